@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Prints the adapter Dawn offers as one JSON line, or exits 1 with Dawn's message.
+import { create, globals } from "webgpu";
+
+Object.assign(globalThis, globals);
+const gpu = create([]);
+const adapter = await gpu.requestAdapter();
+if (!adapter) {
+  process.stderr.write("requestAdapter() returned null\n");
+  process.exit(1);
+}
+const info = adapter.info;
+console.log(JSON.stringify({ vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description }));
+process.exit(0);
