@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 // Prints the adapter Dawn offers as one JSON line, or exits 1 with Dawn's message.
-import { create, globals } from "webgpu";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+// `webgpu` is a dependency of @dorafuse/runtime, so resolve it from there.
+const runtimePkg = join(dirname(fileURLToPath(import.meta.url)), "..", "packages", "runtime", "package.json");
+const { create, globals } = await import(pathToFileURL(createRequire(runtimePkg).resolve("webgpu")).href);
 
 Object.assign(globalThis, globals);
 const gpu = create([]);

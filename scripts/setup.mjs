@@ -44,12 +44,15 @@ function installPackages() {
   writeFileSync(stamp, installFingerprint());
 }
 
+let lastProbeError = "";
+
 /** Asks Dawn for an adapter in a child process (a failed native load must not take us down). */
 function probeAdapter() {
   const r = spawnSync(process.execPath, [join(root, "scripts", "probe-adapter.mjs")], {
     cwd: root, encoding: "utf8", env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir() }, timeout: 60_000,
   });
   if (r.status === 0) return JSON.parse(r.stdout.trim().split("\n").pop());
+  lastProbeError = (r.stderr || r.error?.message || "").trim().split("\n").slice(0, 6).join("\n");
   return null;
 }
 
@@ -101,6 +104,6 @@ if (!adapter && installLavapipe()) adapter = probeAdapter();
 if (!adapter) {
   fail("Dawn found no WebGPU adapter. On Linux without a GPU, install Mesa's Vulkan drivers " +
     "(Debian/Ubuntu: mesa-vulkan-drivers and libvulkan1, Mesa 23 or newer; on Debian bookworm from bookworm-backports), " +
-    "or set DORAFUSE_ADAPTER to pick another adapter. Run 'node scripts/probe-adapter.mjs' to see Dawn's own message.");
+    "or set DORAFUSE_ADAPTER to pick another adapter. Dawn said:\n" + lastProbeError);
 }
 if (process.env.DORAFUSE_SETUP_VERBOSE) log(`adapter: ${JSON.stringify(adapter)}`);
