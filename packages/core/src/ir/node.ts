@@ -16,7 +16,7 @@ export interface GraphRef {
 }
 
 export interface Node {
-  /** Dense id, unique within the builder that made it; orders nodes topologically. */
+  /** Unique per process (a global counter), increasing with creation: sorting by id is a topological order. */
   readonly id: number;
   readonly op: string;
   readonly inputs: readonly Node[];

@@ -1,0 +1,39 @@
+// The engine half of @dorafuse/core: graph IR, primitive records, reference interpreter,
+// counter-based random bits and graph-level autodiff. The typed Tensor API builds on these.
+export type { AttrValue, Attrs, Graph, GraphRef, Node } from "./ir/node.js";
+export { wrapInt, convertValue, roundF16, roundFor } from "./ir/dtype.js";
+export {
+  type Shape,
+  fmtShape,
+  sizeOf,
+  sameShape,
+  stridesOf,
+  checkShape,
+  broadcastShapes,
+  broadcastsTo,
+  resolveReshape,
+  normalizeAxes,
+  checkPerm,
+  inversePerm,
+} from "./ir/shapes.js";
+export {
+  type Primitive,
+  type PrimitiveKind,
+  type EvalContext,
+  type TypeInfo,
+  registerPrimitive,
+  findPrimitive,
+  getPrimitive,
+  listPrimitives,
+} from "./ir/primitive.js";
+export { GraphBuilder, buildGraph, attrsKey } from "./ir/builder.js";
+export { inline, inlineMap } from "./ir/inline.js";
+export { printGraph, printNode, fmtAttrs, fmtType, type PrintOptions } from "./ir/print.js";
+export { graphRef } from "./ir/graphref.js";
+export { full, wgslLiteral } from "./prims/source.js";
+export { erf } from "./prims/elementwise-unary.js";
+export type { CallAttrs } from "./prims/call.js";
+export { interpret, type InputValue, type InterpretMode, type InterpretOptions } from "./interpret/interpret.js";
+export { threefry2x32, randomBitsReference, THREEFRY_WGSL } from "./random/threefry.js";
+export { vjpGraph, backprop } from "./autodiff/vjp.js";
+export { checkpointCall, customVjpCall, callVjp } from "./autodiff/checkpoint.js";
