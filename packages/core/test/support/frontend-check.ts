@@ -6,21 +6,22 @@ import { dot, expectClose, finiteDiff, size } from "./numeric.js";
 import { randomArray, randomInts, type Rng } from "./random.js";
 
 /** A random f32 host tensor, values uniform in [lo, hi) (default [-1, 1)). */
-export function randomHost(rng: Rng, shape: readonly number[], opts: { lo?: number; hi?: number; minAbs?: number } = {}): HostTensor {
+export function randomHost(rng: Rng, shape: readonly number[], opts: { lo?: number; hi?: number; minAbs?: number } = {}): HostTensor<number[], "f32"> {
   return new HostTensor([...shape], randomArray(rng, size(shape), opts), "f32");
 }
 
 /** A random i32 host tensor with values in [lo, hi]. */
-export function randomIntHost(rng: Rng, shape: readonly number[], lo: number, hi: number): HostTensor {
+export function randomIntHost(rng: Rng, shape: readonly number[], lo: number, hi: number): HostTensor<number[], "i32"> {
   return new HostTensor([...shape], randomInts(rng, size(shape), lo, hi), "i32");
 }
 
-type AnyFn = (...xs: Tensor[]) => Tensor;
+// Any function of tensors; the helpers only trace it, so its exact types do not matter here.
+type AnyFn = (...xs: never[]) => unknown;
 
 /** `f` on host inputs, in float64: its single output's data. */
 export function evalData(f: AnyFn, inputs: readonly HostTensor[]): Float64Array {
-  const t = trace((...xs: Tensor[]) => f(...xs), specsOf(inputs) as never);
-  return run(t, inputs as never as never[] as never).data as Float64Array;
+  const t = trace((...xs: Tensor[]) => f(...(xs as never[])), specsOf(inputs) as never);
+  return (run(t, inputs as never) as unknown as HostTensor).data;
 }
 
 /**
@@ -29,11 +30,11 @@ export function evalData(f: AnyFn, inputs: readonly HostTensor[]): Float64Array 
  */
 export function checkGradients(f: AnyFn, inputs: readonly HostTensor[], rng: Rng, opts: { tol?: number; wrt?: readonly number[] } = {}): Float64Array[] {
   const wrt = opts.wrt ?? inputs.flatMap((x, i) => (x.dtype === "f32" ? [i] : []));
-  const fwd = trace((...xs: Tensor[]) => f(...xs), specsOf(inputs) as never);
+  const fwd = trace((...xs: Tensor[]) => f(...(xs as never[])), specsOf(inputs) as never);
   const outShape = fwd.outputs[0]!.shape;
   const ct = new HostTensor([...outShape], randomArray(rng, size(outShape)), "f32");
   const pairing = (...xs: Tensor[]): Tensor => {
-    const y = f(...xs.slice(0, -1)) as Tensor<number[], "f32">;
+    const y = f(...(xs.slice(0, -1) as never[])) as Tensor<number[], "f32">;
     return y.mul(xs[xs.length - 1] as Tensor<number[], "f32">).sum() as Tensor;
   };
   const g = trace(

@@ -1,0 +1,159 @@
+// The MLP, causal self-attention, a pre-norm transformer block and a small decoder-only
+// language model, as init/apply pairs over plain parameter trees (see layers.ts).
+import type { Tensor } from "../tensor/tensor.js";
+import type { Dim } from "../tensor/shape-types.js";
+import type { FloatDType } from "../tensor/dtypes.js";
+import { type AnyTensor, emit } from "../tensor/emit.js";
+import { type Key, splitKey } from "../ops/random.js";
+import { gelu, relu, silu } from "../ops/activations.js";
+import { multiHeadAttention } from "../ops/attention.js";
+import { checkpoint } from "../grad/custom.js";
+import { embedding, layerNorm, linear, type EmbeddingParams, type LayerNormParams, type LinearParams } from "./layers.js";
+
+const T = (x: unknown): AnyTensor => x as AnyTensor;
+
+const ACTIVATIONS = { gelu, silu, relu } as const;
+export type Activation = keyof typeof ACTIVATIONS;
+
+export interface MlpConfig<E extends Dim = Dim, H extends Dim = Dim> {
+  readonly dim: E;
+  readonly hidden: H;
+  readonly activation?: Activation;
+}
+
+export interface MlpParams<E extends Dim = Dim, H extends Dim = Dim, D extends FloatDType = "f32"> {
+  readonly up: LinearParams<E, H, D>;
+  readonly down: LinearParams<H, E, D>;
+}
+
+/** down(act(up(x))), GELU by default. */
+export const mlp = {
+  init<const E extends Dim, const H extends Dim>(key: Key, cfg: MlpConfig<E, H>): MlpParams<E, H> {
+    const [ku, kd] = splitKey(key, 2);
+    return { up: linear.init(ku, { inDim: cfg.dim, outDim: cfg.hidden }), down: linear.init(kd, { inDim: cfg.hidden, outDim: cfg.dim }) };
+  },
+  apply<B extends Dim, S extends Dim, E extends Dim, H extends Dim, D extends FloatDType>(
+    p: MlpParams<E, H, D>,
+    x: Tensor<[B, S, NoInfer<E>], D>,
+    cfg: { readonly activation?: Activation } = {},
+  ): Tensor<[B, S, E], D> {
+    const h = linear.apply(p.up, T(x) as never) as unknown as Tensor<[B, S, H], D>;
+    return linear.apply(p.down, ACTIVATIONS[cfg.activation ?? "gelu"](h) as never) as never;
+  },
+};
+
+export interface AttentionConfig<E extends Dim = Dim> {
+  readonly dim: E;
+  readonly heads: number;
+  /** Mask future positions (default true). */
+  readonly causal?: boolean;
+}
+
+export interface SelfAttentionParams<E extends Dim = Dim, D extends FloatDType = "f32"> {
+  readonly q: LinearParams<E, E, D>;
+  readonly k: LinearParams<E, E, D>;
+  readonly v: LinearParams<E, E, D>;
+  readonly o: LinearParams<E, E, D>;
+}
+
+/** Multi-head self-attention with separate q, k, v, o projections (PEFT's q_proj … o_proj). */
+export const selfAttention = {
+  init<const E extends Dim>(key: Key, cfg: AttentionConfig<E>): SelfAttentionParams<E> {
+    const [kq, kk, kv, ko] = splitKey(key, 4);
+    const c = { inDim: cfg.dim, outDim: cfg.dim };
+    return { q: linear.init(kq, c), k: linear.init(kk, c), v: linear.init(kv, c), o: linear.init(ko, c) };
+  },
+  apply<B extends Dim, S extends Dim, E extends Dim, D extends FloatDType>(
+    p: SelfAttentionParams<E, D>,
+    x: Tensor<[B, S, NoInfer<E>], D>,
+    cfg: { readonly heads: number; readonly causal?: boolean },
+  ): Tensor<[B, S, E], D> {
+    const proj = (l: LinearParams<E, E, D>): Tensor<[B, S, E], D> => linear.apply(l, T(x) as never) as never;
+    const o = multiHeadAttention(proj(p.q), proj(p.k), proj(p.v), cfg.heads, { causal: cfg.causal ?? true });
+    return linear.apply(p.o, T(o) as never) as never;
+  },
+};
+
+export interface BlockConfig<E extends Dim = Dim, H extends Dim = Dim> {
+  readonly dim: E;
+  readonly heads: number;
+  readonly hidden: H;
+  readonly causal?: boolean;
+  readonly activation?: Activation;
+}
+
+export interface BlockParams<E extends Dim = Dim, H extends Dim = Dim, D extends FloatDType = "f32"> {
+  readonly ln1: LayerNormParams<E, D>;
+  readonly attn: SelfAttentionParams<E, D>;
+  readonly ln2: LayerNormParams<E, D>;
+  readonly mlp: MlpParams<E, H, D>;
+}
+
+/** Pre-norm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x)). */
+export const transformerBlock = {
+  init<const E extends Dim, const H extends Dim>(key: Key, cfg: BlockConfig<E, H>): BlockParams<E, H> {
+    const [ka, km] = splitKey(key, 2);
+    return {
+      ln1: layerNorm.init(null, { dim: cfg.dim }),
+      attn: selfAttention.init(ka, cfg),
+      ln2: layerNorm.init(null, { dim: cfg.dim }),
+      mlp: mlp.init(km, cfg),
+    };
+  },
+  apply<B extends Dim, S extends Dim, E extends Dim, H extends Dim, D extends FloatDType>(
+    p: BlockParams<E, H, D>,
+    x: Tensor<[B, S, NoInfer<E>], D>,
+    cfg: { readonly heads: number; readonly causal?: boolean; readonly activation?: Activation },
+  ): Tensor<[B, S, E], D> {
+    const a = selfAttention.apply(p.attn, layerNorm.apply(p.ln1, x as never) as Tensor<[B, S, E], D>, cfg);
+    const h = T(x).add(T(a) as never) as unknown as Tensor<[B, S, E], D>;
+    const m = mlp.apply(p.mlp, layerNorm.apply(p.ln2, h as never) as Tensor<[B, S, E], D>, cfg);
+    return T(h).add(T(m) as never) as never;
+  },
+};
+
+export interface LMConfig<V extends Dim = Dim, E extends Dim = Dim, H extends Dim = Dim, L extends Dim = Dim> {
+  readonly vocab: V;
+  readonly dim: E;
+  readonly heads: number;
+  readonly hidden: H;
+  readonly layers: number;
+  /** Longest sequence (size of the learned position table). */
+  readonly maxSeq: L;
+}
+
+export interface LMParams<V extends Dim = Dim, E extends Dim = Dim, H extends Dim = Dim, L extends Dim = Dim> {
+  readonly tokens: EmbeddingParams<V, E>;
+  readonly positions: EmbeddingParams<L, E>;
+  readonly blocks: readonly BlockParams<E, H>[];
+  readonly lnf: LayerNormParams<E>;
+  readonly head: LinearParams<E, V>;
+}
+
+/** A GPT-style decoder: token + position embeddings, N pre-norm blocks, final norm, LM head. */
+export const transformerLM = {
+  init<const V extends Dim, const E extends Dim, const H extends Dim, const L extends Dim>(key: Key, cfg: LMConfig<V, E, H, L>): LMParams<V, E, H, L> {
+    const keys = splitKey(key, cfg.layers + 3);
+    return {
+      tokens: embedding.init(keys[0]!, { vocab: cfg.vocab, dim: cfg.dim }),
+      positions: embedding.init(keys[1]!, { vocab: cfg.maxSeq, dim: cfg.dim }),
+      blocks: Array.from({ length: cfg.layers }, (_, i) => transformerBlock.init(keys[3 + i]!, cfg)),
+      lnf: layerNorm.init(null, { dim: cfg.dim }),
+      head: linear.init(keys[2]!, { inDim: cfg.dim, outDim: cfg.vocab, bias: false }),
+    };
+  },
+  /** Logits `[B, S, vocab]` for token ids `[B, S]` (S ≤ maxSeq); `checkpoint` recomputes each block in the backward. */
+  apply<V extends Dim, E extends Dim, H extends Dim, L extends Dim, B extends Dim, S extends Dim>(
+    p: LMParams<V, E, H, L>,
+    ids: Tensor<[B, S], "i32">,
+    cfg: { readonly heads: number; readonly activation?: Activation; readonly checkpoint?: boolean },
+  ): Tensor<[B, S, V], "f32"> {
+    const seq = T(ids).shape[1]!;
+    const pos = emit("iota", [], { shape: [seq], axis: 0, dtype: "i32" });
+    let x = T(embedding.apply(p.tokens, ids)).add(T(embedding.apply(p.positions, pos as never)) as never) as unknown as Tensor<[B, S, E], "f32">;
+    const block = (b: BlockParams<E, H>, h: Tensor<[B, S, E], "f32">) => transformerBlock.apply(b, h, cfg);
+    const step = cfg.checkpoint ? checkpoint(block) : block;
+    for (const b of p.blocks) x = step(b, x);
+    return linear.apply(p.head, T(layerNorm.apply(p.lnf, x as never)) as never) as never;
+  },
+};
