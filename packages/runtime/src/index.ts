@@ -20,6 +20,7 @@ export {
   writeSafetensors,
   parseSafetensors,
   serializeSafetensors,
+  writeFileAtomically,
   gpuDType,
   SAFETENSORS_DTYPES,
   type HostTensor,
@@ -29,6 +30,24 @@ export {
   type SafetensorsDType,
   type SafetensorsHeader,
   type HeaderEntry,
+  type TensorsIn,
+  type WriteOptions,
 } from "./safetensors.js";
 export { doctor, formatDoctorReport, type DoctorOptions, type DoctorReport, type Measurement } from "./doctor.js";
 export { kernelPlan, type KernelPlanSpec, type KernelTensor } from "./kernels/kernel-plan.js";
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  checkTensors,
+  stateSpec,
+  captureState,
+  restoreState,
+  type Checkpoint,
+  type CheckpointContents,
+  type TensorSpec,
+  type LoadCheckpointOptions,
+  type RestoreOptions,
+} from "./checkpoint.js";
+export { exportPeftAdapter, importPeftAdapter, exportMergedModel, PEFT_WEIGHTS_FILE, PEFT_CONFIG_FILE, type PeftExport, type PeftAdapter, type PeftLayer, type MergedModelOptions } from "./peft.js";
+export { PEFT_CONFIG_DEFAULTS, type PeftLoraConfig } from "./peft-config.js";
+export { PEFT_PREFIX, ADAPTER_NAMES, BASE_NAMES, toPeftKey, fromPeftKey, toMergedName, splitName, type PeftLayerKind, type AdapterLeaf, type ParsedPeftKey } from "./peft-names.js";

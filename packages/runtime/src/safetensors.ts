@@ -10,7 +10,7 @@
 
 import { randomBytes } from "node:crypto";
 import { endianness } from "node:os";
-import { open, rename, unlink } from "node:fs/promises";
+import { open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { SafetensorsError } from "./errors.js";
 import {
@@ -120,7 +120,8 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
   }
 }
 
-type TensorsIn = Map<string, HostTensor> | Record<string, HostTensor>;
+/** Named tensors, as a Map or a plain record. */
+export type TensorsIn = Map<string, HostTensor> | Record<string, HostTensor>;
 
 interface Planned {
   entries: Omit<HeaderEntry, "fileStart" | "fileEnd">[];
@@ -172,20 +173,43 @@ export function serializeSafetensors(tensors: TensorsIn, metadata: Record<string
   return out;
 }
 
-/** Writes atomically: a temporary file beside `path`, fsync'd, renamed over it, then the folder fsync'd. */
-export async function writeSafetensors(path: string, tensors: TensorsIn, metadata: Record<string, string> = {}): Promise<void> {
+export interface WriteOptions {
+  /**
+   * Called once the temporary file is complete and fsync'd, just before it is renamed over
+   * the target: the one moment a crash must not matter. Tests use it to simulate one; if it
+   * throws, the write fails like any other and the temporary file is removed.
+   */
+  beforeRename?: (temporary: string) => void | Promise<void>;
+}
+
+/** `.<name>.<pid>.<8 hex>.tmp` beside the target: the writer's pid says whether it can still be running. */
+const temporaryOf = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+const TEMPORARY_TAIL = /^(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Writes atomically: a temporary file beside `path`, fsync'd, renamed over it, then the folder
+ * fsync'd. Temporaries that writers of the same path left behind when they died before their
+ * rename are never read, and are removed after the next successful write.
+ */
+export async function writeSafetensors(path: string, tensors: TensorsIn, metadata: Record<string, string> = {}, options: WriteOptions = {}): Promise<void> {
   const { header, data } = planFile(tensors, metadata, path);
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  await writeFileAtomically(path, [header, ...data], options);
+}
+
+/** The atomic write behind writeSafetensors, for any bytes (PEFT's adapter_config.json uses it too). */
+export async function writeFileAtomically(path: string, chunks: readonly Uint8Array[], options: WriteOptions = {}): Promise<void> {
+  const temporary = temporaryOf(path);
   let file: FileHandle | undefined;
   try {
     file = await open(temporary, "wx", 0o644);
-    for (const chunk of [header, ...data]) {
+    for (const chunk of chunks) {
       let done = 0;
       while (done < chunk.byteLength) done += (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
     }
     await file.sync();
     await file.close();
     file = undefined;
+    await options.beforeRename?.(temporary);
     await rename(temporary, path);
   } catch (error) {
     await file?.close().catch(() => {});
@@ -193,6 +217,29 @@ export async function writeSafetensors(path: string, tensors: TensorsIn, metadat
     throw new SafetensorsError(`${path}: writing failed, the previous file (if any) is untouched: ${(error as Error).message}`);
   }
   await syncFolder(dirname(path));
+  await removeStaleTemporaries(path);
+}
+
+/** Deletes temporaries of `path` whose writer process is gone (a crash between write and rename). */
+async function removeStaleTemporaries(path: string): Promise<void> {
+  const folder = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  const names = await readdir(folder).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? TEMPORARY_TAIL.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid !== undefined && !processAlive(Number(pid))) await unlink(join(folder, name)).catch(() => {});
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else, so its write may still be under way.
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
 }
 
 /** Makes the rename durable; some platforms cannot fsync a folder, which only weakens durability. */
