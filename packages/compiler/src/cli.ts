@@ -6,6 +6,7 @@ import type { Command } from "./cli/command.js";
 
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   doctor: () => import("./cli/doctor.js"),
+  explain: () => import("./cli/explain.js"),
 };
 
 async function help(): Promise<string> {

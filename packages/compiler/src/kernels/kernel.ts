@@ -1,0 +1,56 @@
+// What a kernel template receives and returns. The plan emitter (plan/emit.ts) decides the
+// bindings, builds the KernelIO over them and asks the template for the entry point's body;
+// the template says how many workgroups of which size to launch.
+import type { Node } from "@dorafuse/core";
+import type { KernelGroup } from "../fusion/group.js";
+import type { Target } from "../limits.js";
+import type { WgslModule } from "../wgsl/module.js";
+import type { KernelIO } from "./io.js";
+
+export interface KernelContext {
+  group: KernelGroup;
+  target: Target;
+  io: KernelIO;
+  module: WgslModule;
+  /** Is `n` read from memory by this kernel (a group input)? */
+  isLoaded(n: Node): boolean;
+}
+
+export interface KernelBody {
+  body: string[];
+  workgroupSize: number;
+  /** Total workgroups; the plan splits them over x, y and z within the adapter's limit. */
+  workgroups: number;
+  /** Estimated floating-point operations per dispatch. */
+  flops: number;
+  /** Short description for the header comment (the schedule and its parameters). */
+  summary: string;
+}
+
+export type KernelTemplate = (ctx: KernelContext) => KernelBody;
+
+/** Declares `let` statements only for the index variables the body actually uses. */
+export function usedLets(lets: readonly [string, string][], body: readonly string[]): string[] {
+  const text = body.join("\n");
+  const used = new Set<string>();
+  // a let may feed another let declared after it: walk backwards
+  const out: string[] = [];
+  for (let i = lets.length - 1; i >= 0; i--) {
+    const [name, expr] = lets[i]!;
+    const re = new RegExp(`\\b${name}\\b`);
+    if (re.test(text) || [...used].some((u) => re.test(lets.find((l) => l[0] === u)![1]))) {
+      used.add(name);
+      out.unshift(`let ${name} = ${expr};`);
+    }
+  }
+  return out;
+}
+
+/** Smallest power of two ≥ n. */
+export const nextPow2 = (n: number): number => (n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n)));
+
+/** Elementwise work in a kernel, for FLOP estimates: one op per computed non-layout node and element. */
+export function elementwiseFlops(nodes: readonly Node[], elements: number): number {
+  const free = new Set(["reshape", "transpose", "broadcast", "slice", "constant", "iota", "input", "pad", "concat", "gather"]);
+  return nodes.filter((n) => !free.has(n.op)).length * elements;
+}

@@ -1,0 +1,45 @@
+// The pass framework: a pass rebuilds the graph on a fresh GraphBuilder, node by node in
+// topological order, and may replace each rebuilt node by another built from it. Because the
+// builder hash-conses, equal nodes merge as they are rebuilt (common-subexpression
+// elimination); because the result keeps only what the outputs reach, dead code disappears.
+// Rules see a node whose inputs are already rewritten, and are applied until none fires.
+import { GraphBuilder, type Graph, type Node } from "@dorafuse/core";
+
+/** A replacement for `n` built on `b`, or undefined to keep it. */
+export type Rule = (n: Node, b: GraphBuilder) => Node | undefined;
+
+const MAX_REWRITES_PER_NODE = 16;
+
+export function rewrite(graph: Graph, rule?: Rule): Graph {
+  const b = new GraphBuilder();
+  const map = new Map<Node, Node>();
+  const inputs = graph.inputs.map((n) => {
+    const m = b.input(String(n.attrs.name), n.shape, n.dtype, n.site);
+    map.set(n, m);
+    return m;
+  });
+  for (const n of graph.nodes) {
+    if (map.has(n)) continue;
+    let m = b.emit(n.op, n.inputs.map((i) => map.get(i)!), n.attrs, n.site);
+    for (let k = 0; rule && k < MAX_REWRITES_PER_NODE; k++) {
+      const r = rule(m, b);
+      if (!r || r === m) break;
+      m = r;
+    }
+    map.set(n, m);
+  }
+  return b.build(graph.outputs.map((o) => map.get(o)!), inputs);
+}
+
+/** Tries each rule in order; the first that fires wins. */
+export const firstOf =
+  (...rules: Rule[]): Rule =>
+  (n, b) => {
+    for (const r of rules) {
+      const out = r(n, b);
+      if (out && out !== n) return out;
+    }
+    return undefined;
+  };
+
+export const shapeEq = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
