@@ -2,7 +2,7 @@
 // primitive record with core (shape rule, float64 reference, VJP; the same interface as the
 // built-in primitives) and its kernel template with the compiler — and returns a function
 // that applies the op to traced tensors.
-import { fill, registerPrimitive, Tensor, type Attrs, type Primitive } from "@dorafuse/core";
+import { applyPrimitive, registerPrimitive, type Attrs, type Primitive, type Tensor } from "@dorafuse/core";
 import { CompileError } from "./errors.js";
 import { registerKernel, type CustomKernel } from "./kernels/custom.js";
 
@@ -22,16 +22,5 @@ export function defineOp<A extends Attrs>(def: OpDefinition<A>): AppliedOp<A> {
   }
   registerPrimitive(def.primitive);
   registerKernel(name, def.kernel);
-  return (inputs, attrs) => applyPrimitive(name, inputs, attrs ?? ({} as A));
-}
-
-/**
- * Emits `op` over traced tensors in the innermost open trace (inside trace, grad, checkpoint …),
- * capturing tensors of enclosing traces as the built-in ops do.
- */
-export function applyPrimitive(op: string, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor {
-  // core keeps its trace stack private; a scalar made now belongs to the innermost trace
-  const ctx = (fill([], 0) as Tensor).ctx;
-  const node = ctx.builder.emit(op, inputs.map((t) => ctx.own(t)), attrs);
-  return new Tensor(node, ctx);
+  return (inputs, attrs) => applyPrimitive(name, inputs as never, attrs ?? ({} as A)) as Tensor;
 }

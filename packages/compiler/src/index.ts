@@ -24,4 +24,5 @@ export { explain, explainLowered, type ExplainOptions } from "./explain.js";
 export { compileCacheStats, clearCompileCache, cacheKey } from "./cache.js";
 export { toHostArray, fromHostArray } from "./host.js";
 export { defineEntry, entryOf, type Entry } from "./entry.js";
-export { defineOp, applyPrimitive, type OpDefinition, type AppliedOp } from "./custom-op.js";
+export { applyPrimitive } from "@dorafuse/core";
+export { defineOp, type OpDefinition, type AppliedOp } from "./custom-op.js";

@@ -15,6 +15,8 @@ export { trace, run, evaluate, specsOf, Traced, type TraceOptions, type RunOptio
 export { spec, hostTensor, TensorSpec, HostTensor, type TracersOf, type HostOf, type SpecsOf, type HostInputsOf } from "./trace/values.js";
 export { flatten, unflatten, leafPaths, type TreeDef } from "./trace/pytree.js";
 export { isTracing } from "./trace/context.js";
+/** Applies any registered primitive (built-in or a library author's) to traced tensors in the innermost trace. */
+export { emit as applyPrimitive } from "./tensor/emit.js";
 export { callSite } from "./trace/site.js";
 
 // autodiff

@@ -30,7 +30,7 @@ export { GraphBuilder, buildGraph, attrsKey } from "./ir/builder.js";
 export { inline, inlineMap } from "./ir/inline.js";
 export { printGraph, printNode, fmtAttrs, fmtType, type PrintOptions } from "./ir/print.js";
 export { graphRef } from "./ir/graphref.js";
-export { full, wgslLiteral } from "./prims/source.js";
+export { full, wgslLiteral, WGSL_SPECIAL_VALUES } from "./prims/source.js";
 export { erf } from "./prims/elementwise-unary.js";
 export type { CallAttrs } from "./prims/call.js";
 export { interpret, type InputValue, type InterpretMode, type InterpretOptions } from "./interpret/interpret.js";

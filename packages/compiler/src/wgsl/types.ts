@@ -88,27 +88,4 @@ export function fromAccumulator(d: DType, t: string, e: string): string {
   return d === t ? e : `${d}(${e})`;
 }
 
-/** A WGSL literal of dtype `d`, spelling out the values WGSL has no literal for. */
-export function literal(v: number, d: DType): string {
-  if (d === "bool") return v !== 0 ? "true" : "false";
-  if (d === "i32") return (v | 0) === -2147483648 ? "i32(-2147483647 - 1)" : `i32(${v | 0})`;
-  if (d === "u32") return `${v >>> 0}u`;
-  if (Number.isNaN(v)) return d === "f16" ? "df_f16_bits(0x7e00u)" : "df_f32_bits(0x7fc00000u)";
-  if (!Number.isFinite(v)) {
-    if (d === "f16") return v > 0 ? "df_f16_bits(0x7c00u)" : "df_f16_bits(0xfc00u)";
-    return v > 0 ? "df_f32_bits(0x7f800000u)" : "df_f32_bits(0xff800000u)";
-  }
-  const s = Object.is(v, -0) ? "-0.0" : Number.isInteger(v) && Math.abs(v) < 1e21 ? `${v}.0` : String(v);
-  return `${d}(${s})`;
-}
-
-/**
- * Infinities and NaN have no WGSL literal, and a constant expression may not produce them
- * (`bitcast<f32>(0x7f800000u)` is rejected at shader creation). A call to a user function is
- * not a constant expression, so these helpers build them at run time. The module adds each
- * one whose name its text uses.
- */
-export const SPECIAL_VALUE_FUNCTIONS: Record<string, string> = {
-  df_f32_bits: "fn df_f32_bits(bits: u32) -> f32 { return bitcast<f32>(bits); }",
-  df_f16_bits: "fn df_f16_bits(bits: u32) -> f16 { return bitcast<vec2<f16>>(bits).x; }",
-};
+export { wgslLiteral as literal, WGSL_SPECIAL_VALUES as SPECIAL_VALUE_FUNCTIONS } from "@dorafuse/core";

@@ -41,16 +41,27 @@ export const constant: Primitive<{ value: number; dtype?: DType }> = {
 /** A WGSL literal of dtype `d`, spelling out the values WGSL has no literal for. */
 export function wgslLiteral(v: number, d: DType): string {
   if (d === "bool") return v !== 0 ? "true" : "false";
-  if (d === "i32") return `i32(${v | 0})`;
+  if (d === "i32") return (v | 0) === -2147483648 ? "i32(-2147483647 - 1)" : `i32(${v | 0})`;
   if (d === "u32") return `${v >>> 0}u`;
-  if (Number.isNaN(v)) return d === "f16" ? "bitcast<vec2<f16>>(0x7e007e00u).x" : "bitcast<f32>(0x7fc00000u)";
+  if (Number.isNaN(v)) return d === "f16" ? "df_f16_bits(0x7e00u)" : "df_f32_bits(0x7fc00000u)";
   if (!Number.isFinite(v)) {
-    if (d === "f16") return v > 0 ? "bitcast<vec2<f16>>(0x7c007c00u).x" : "bitcast<vec2<f16>>(0xfc00fc00u).x";
-    return v > 0 ? "bitcast<f32>(0x7f800000u)" : "bitcast<f32>(0xff800000u)";
+    if (d === "f16") return v > 0 ? "df_f16_bits(0x7c00u)" : "df_f16_bits(0xfc00u)";
+    return v > 0 ? "df_f32_bits(0x7f800000u)" : "df_f32_bits(0xff800000u)";
   }
   const s = Object.is(v, -0) ? "-0.0" : Number.isInteger(v) && Math.abs(v) < 1e21 ? `${v}.0` : String(v);
   return `${d}(${s})`;
 }
+
+/**
+ * Infinities and NaN have no WGSL literal, and a constant expression may not produce them
+ * (`bitcast<f32>(0x7f800000u)` is rejected at shader creation). A call to a user function is
+ * not a constant expression, so these helpers build them at run time; a module adds each one
+ * whose name its text uses.
+ */
+export const WGSL_SPECIAL_VALUES: Readonly<Record<string, string>> = {
+  df_f32_bits: "fn df_f32_bits(bits: u32) -> f32 { return bitcast<f32>(bits); }",
+  df_f16_bits: "fn df_f16_bits(bits: u32) -> f16 { return bitcast<vec2<f16>>(bits).x; }",
+};
 
 /** `iota {shape, axis, dtype = i32}`: each element is its index along `axis`. */
 export const iota: Primitive<{ shape: number[]; axis: number; dtype?: DType }> = {
