@@ -2,26 +2,14 @@
 // interpreter: the reference comparison every compiler test uses. Inputs are rounded to their
 // dtype first (f32, f16, integer wrap) so both sides see identical values.
 import { interpret, roundF16, type DType, type Graph } from "@dorafuse/core";
-import { f16ToF32, f32ToF16, loadPlan, type Device, type HostArray } from "@dorafuse/runtime";
+import { f16ToF32, loadPlan, type Device, type HostArray } from "@dorafuse/runtime";
 import { lowerGraph, validateMemory, type CompileGraphOptions, type LoweredGraph } from "@dorafuse/compiler";
 import { relErr } from "../../../core/test/support/numeric.js";
 import type { Rng } from "../../../core/test/support/random.js";
 
-/** A host array of `dtype` holding `values`. */
-export function toHost(dtype: DType, values: ArrayLike<number>): HostArray {
-  switch (dtype) {
-    case "f32":
-      return Float32Array.from(values);
-    case "f16":
-      return f32ToF16(values);
-    case "i32":
-      return Int32Array.from(values);
-    case "u32":
-      return Uint32Array.from(values);
-    case "bool":
-      return Uint8Array.from(values, (v) => (v ? 1 : 0));
-  }
-}
+/** A host array of `dtype` holding `values` (the compiler's own conversion). */
+import { toHostArray as toHost } from "../../src/host.js";
+export { toHost };
 
 export function fromHost(dtype: DType, data: HostArray): Float64Array {
   if (dtype === "f16") return Float64Array.from(f16ToF32(data as Uint16Array));
