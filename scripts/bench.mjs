@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs one benchmark file (plain TypeScript that prints its own table of medians) through tsx.
+// Runs one TypeScript file of the workspace through tsx, with the packages resolved to their
+// sources: a benchmark (which prints its own table of medians) or the main job.
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";

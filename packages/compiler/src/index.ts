@@ -26,3 +26,4 @@ export { toHostArray, fromHostArray } from "./host.js";
 export { defineEntry, entryOf, type Entry } from "./entry.js";
 export { applyPrimitive } from "@dorafuse/core";
 export { defineOp, type OpDefinition, type AppliedOp } from "./custom-op.js";
+export { configureDora, withDoraConfig, recognizeDora, scheduleDora, doraPass, chooseSchedule, estimate as estimateDora, doraReport, printDoraReport, type DoraConfig, type DoraLayerReport, type ScheduleChoice } from "./dora/index.js";

@@ -32,8 +32,10 @@ export { printGraph, printNode, fmtAttrs, fmtType, type PrintOptions } from "./i
 export { graphRef } from "./ir/graphref.js";
 export { full, wgslLiteral, WGSL_SPECIAL_VALUES } from "./prims/source.js";
 export { erf } from "./prims/elementwise-unary.js";
+export { doraLayout, doraDropMask, type DoraAttrs, type DoraLayout } from "./prims/dora.js";
 export type { CallAttrs } from "./prims/call.js";
 export { interpret, type InputValue, type InterpretMode, type InterpretOptions } from "./interpret/interpret.js";
 export { threefry2x32, randomBitsReference, THREEFRY_WGSL } from "./random/threefry.js";
 export { vjpGraph, backprop } from "./autodiff/vjp.js";
+export { registerPrimalRewrite, unregisterPrimalRewrite, applyPrimalRewrites, type PrimalRewrite } from "./autodiff/rewrites.js";
 export { checkpointCall, customVjpCall, callVjp } from "./autodiff/checkpoint.js";

@@ -11,6 +11,23 @@ export type Rule = (n: Node, b: GraphBuilder) => Node | undefined;
 const MAX_REWRITES_PER_NODE = 16;
 
 export function rewrite(graph: Graph, rule?: Rule): Graph {
+  return rebuild(graph, (n, ins, b) => {
+    let m = b.emit(n.op, ins, n.attrs, n.site);
+    for (let k = 0; rule && k < MAX_REWRITES_PER_NODE; k++) {
+      const r = rule(m, b);
+      if (!r || r === m) break;
+      m = r;
+    }
+    return m;
+  });
+}
+
+/**
+ * Rebuilds `graph` on a fresh builder in topological order: `build` gets each node with its
+ * inputs already rebuilt and returns what stands for it (a pass that needs the original node,
+ * not only the rebuilt one, uses this rather than a rule).
+ */
+export function rebuild(graph: Graph, build: (n: Node, inputs: Node[], b: GraphBuilder) => Node): Graph {
   const b = new GraphBuilder();
   const map = new Map<Node, Node>();
   const inputs = graph.inputs.map((n) => {
@@ -19,14 +36,7 @@ export function rewrite(graph: Graph, rule?: Rule): Graph {
     return m;
   });
   for (const n of graph.nodes) {
-    if (map.has(n)) continue;
-    let m = b.emit(n.op, n.inputs.map((i) => map.get(i)!), n.attrs, n.site);
-    for (let k = 0; rule && k < MAX_REWRITES_PER_NODE; k++) {
-      const r = rule(m, b);
-      if (!r || r === m) break;
-      m = r;
-    }
-    map.set(n, m);
+    if (!map.has(n)) map.set(n, build(n, n.inputs.map((i) => map.get(i)!), b));
   }
   return b.build(graph.outputs.map((o) => map.get(o)!), inputs);
 }

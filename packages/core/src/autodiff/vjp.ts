@@ -11,15 +11,17 @@ import { printNode } from "../ir/print.js";
 import { sameShape } from "../ir/shapes.js";
 import { TraceError } from "../errors.js";
 import { full } from "../prims/source.js";
+import { applyPrimalRewrites } from "./rewrites.js";
 
 /**
  * The VJP of `graph` with respect to its inputs at positions `wrt`.
  * Inputs: the primal inputs, then one cotangent per output (named `ct0`, `ct1`, …).
  * Outputs: the primal outputs, then one cotangent per `wrt` input — zeros (a broadcast
  * constant) where the outputs do not depend on it. Nodes only the gradient does not need
- * are dropped by `build`.
+ * are dropped by `build`. Registered primal rewrites (autodiff/rewrites.ts) run first.
  */
-export function vjpGraph(graph: Graph, wrt: readonly number[]): Graph {
+export function vjpGraph(source: Graph, wrt: readonly number[]): Graph {
+  const graph = applyPrimalRewrites(source);
   for (const i of wrt) {
     if (!Number.isInteger(i) || i < 0 || i >= graph.inputs.length) {
       throw new TraceError(`vjpGraph: wrt index ${i} is out of range for a graph with ${graph.inputs.length} inputs`);

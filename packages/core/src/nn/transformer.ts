@@ -1,5 +1,8 @@
 // The MLP, causal self-attention, a pre-norm transformer block and a small decoder-only
-// language model, as init/apply pairs over plain parameter trees (see layers.ts).
+// language model, as init/apply pairs over plain parameter trees (see layers.ts). Given
+// `adapters` (the options of the LoRA/DoRA adapters the tree carries, see adapters/), every
+// linear layer and embedding runs through its adapter's factored path — with dropout drawn
+// from `key`, split per layer — instead of ignoring the adapter keys.
 import type { Tensor } from "../tensor/tensor.js";
 import type { Dim } from "../tensor/shape-types.js";
 import type { FloatDType } from "../tensor/dtypes.js";
@@ -9,8 +12,35 @@ import { gelu, relu, silu } from "../ops/activations.js";
 import { multiHeadAttention } from "../ops/attention.js";
 import { checkpoint } from "../grad/custom.js";
 import { embedding, layerNorm, linear, type EmbeddingParams, type LayerNormParams, type LinearParams } from "./layers.js";
+import type { AdapterOptions } from "../adapters/config.js";
+import { applyEmbedding, applyLinear } from "../adapters/tree.js";
 
 const T = (x: unknown): AnyTensor => x as AnyTensor;
+
+/** How a model runs the adapters its parameters carry. */
+export interface AdapterRun {
+  /**
+   * The adapters' options (rank, alpha, dropout, detachNorm …): layers with loraA/loraB (and
+   * m) run as LoRA/DoRA on their factored path. Without it the adapter keys are ignored and
+   * every layer is its base (use mergeAdapters to fold them in instead).
+   */
+  readonly adapters?: AdapterOptions;
+  /** Key of the adapters' dropout (training); each layer gets its own split of it. */
+  readonly key?: Key;
+  /** No dropout (evaluation). */
+  readonly deterministic?: boolean;
+}
+
+/** x through a linear layer of any kind (plain, LoRA, DoRA), with the key meant for it. */
+function project<T>(l: LinearParams<Dim, Dim, FloatDType>, x: T, run: AdapterRun, key: Key | undefined): AnyTensor {
+  if (!run.adapters) return linear.apply(l as never, x as never) as AnyTensor;
+  return applyLinear(l as never, x as never, run.adapters, key ? { key } : { deterministic: run.deterministic ?? false }) as AnyTensor;
+}
+
+/** `n` keys for the sub-layers of a layer (undefined when no dropout is drawn). */
+function keysFor(run: AdapterRun, n: number): (Key | undefined)[] {
+  return run.adapters && run.key ? splitKey(run.key, n) : new Array<undefined>(n).fill(undefined);
+}
 
 const ACTIVATIONS = { gelu, silu, relu } as const;
 export type Activation = keyof typeof ACTIVATIONS;
@@ -35,10 +65,11 @@ export const mlp = {
   apply<B extends Dim, S extends Dim, E extends Dim, H extends Dim, D extends FloatDType>(
     p: MlpParams<E, H, D>,
     x: Tensor<[B, S, NoInfer<E>], D>,
-    cfg: { readonly activation?: Activation } = {},
+    cfg: { readonly activation?: Activation } & AdapterRun = {},
   ): Tensor<[B, S, E], D> {
-    const h = linear.apply(p.up, T(x) as never) as unknown as Tensor<[B, S, H], D>;
-    return linear.apply(p.down, ACTIVATIONS[cfg.activation ?? "gelu"](h) as never) as never;
+    const [ku, kd] = keysFor(cfg, 2);
+    const h = project(p.up, x, cfg, ku) as unknown as Tensor<[B, S, H], D>;
+    return project(p.down, ACTIVATIONS[cfg.activation ?? "gelu"](h), cfg, kd) as never;
   },
 };
 
@@ -66,11 +97,12 @@ export const selfAttention = {
   apply<B extends Dim, S extends Dim, E extends Dim, D extends FloatDType>(
     p: SelfAttentionParams<E, D>,
     x: Tensor<[B, S, NoInfer<E>], D>,
-    cfg: { readonly heads: number; readonly causal?: boolean },
+    cfg: { readonly heads: number; readonly causal?: boolean } & AdapterRun,
   ): Tensor<[B, S, E], D> {
-    const proj = (l: LinearParams<E, E, D>): Tensor<[B, S, E], D> => linear.apply(l, T(x) as never) as never;
-    const o = multiHeadAttention(proj(p.q), proj(p.k), proj(p.v), cfg.heads, { causal: cfg.causal ?? true });
-    return linear.apply(p.o, T(o) as never) as never;
+    const [kq, kk, kv, ko] = keysFor(cfg, 4);
+    const proj = (l: LinearParams<E, E, D>, key: Key | undefined): Tensor<[B, S, E], D> => project(l as never, x, cfg, key) as never;
+    const o = multiHeadAttention(proj(p.q, kq), proj(p.k, kk), proj(p.v, kv), cfg.heads, { causal: cfg.causal ?? true });
+    return project(p.o as never, o, cfg, ko) as never;
   },
 };
 
@@ -103,11 +135,12 @@ export const transformerBlock = {
   apply<B extends Dim, S extends Dim, E extends Dim, H extends Dim, D extends FloatDType>(
     p: BlockParams<E, H, D>,
     x: Tensor<[B, S, NoInfer<E>], D>,
-    cfg: { readonly heads: number; readonly causal?: boolean; readonly activation?: Activation },
+    cfg: { readonly heads: number; readonly causal?: boolean; readonly activation?: Activation } & AdapterRun,
   ): Tensor<[B, S, E], D> {
-    const a = selfAttention.apply(p.attn, layerNorm.apply(p.ln1, x as never) as Tensor<[B, S, E], D>, cfg);
+    const [ka, km] = keysFor(cfg, 2);
+    const a = selfAttention.apply(p.attn, layerNorm.apply(p.ln1, x as never) as Tensor<[B, S, E], D>, { ...cfg, key: ka });
     const h = T(x).add(T(a) as never) as unknown as Tensor<[B, S, E], D>;
-    const m = mlp.apply(p.mlp, layerNorm.apply(p.ln2, h as never) as Tensor<[B, S, E], D>, cfg);
+    const m = mlp.apply(p.mlp, layerNorm.apply(p.ln2, h as never) as Tensor<[B, S, E], D>, { ...cfg, key: km });
     return T(h).add(T(m) as never) as never;
   },
 };
@@ -142,18 +175,23 @@ export const transformerLM = {
       head: linear.init(keys[2]!, { inDim: cfg.dim, outDim: cfg.vocab, bias: false }),
     };
   },
-  /** Logits `[B, S, vocab]` for token ids `[B, S]` (S ≤ maxSeq); `checkpoint` recomputes each block in the backward. */
+  /**
+   * Logits `[B, S, vocab]` for token ids `[B, S]` (S ≤ maxSeq); `checkpoint` recomputes each
+   * block in the backward; `adapters` (and `key`) run the adapters the tree carries.
+   */
   apply<V extends Dim, E extends Dim, H extends Dim, L extends Dim, B extends Dim, S extends Dim>(
     p: LMParams<V, E, H, L>,
     ids: Tensor<[B, S], "i32">,
-    cfg: { readonly heads: number; readonly activation?: Activation; readonly checkpoint?: boolean },
+    cfg: { readonly heads: number; readonly activation?: Activation; readonly checkpoint?: boolean } & AdapterRun,
   ): Tensor<[B, S, V], "f32"> {
     const seq = T(ids).shape[1]!;
     const pos = emit("iota", [], { shape: [seq], axis: 0, dtype: "i32" });
-    let x = T(embedding.apply(p.tokens, ids)).add(T(embedding.apply(p.positions, pos as never)) as never) as unknown as Tensor<[B, S, E], "f32">;
-    const block = (b: BlockParams<E, H>, h: Tensor<[B, S, E], "f32">) => transformerBlock.apply(b, h, cfg);
+    const look = (t: EmbeddingParams<Dim, E>, i: AnyTensor): AnyTensor => T(cfg.adapters ? applyEmbedding(t as never, i as never, cfg.adapters) : embedding.apply(t, i as never));
+    let x = look(p.tokens, T(ids)).add(look(p.positions, pos) as never) as unknown as Tensor<[B, S, E], "f32">;
+    const keys = keysFor(cfg, p.blocks.length + 1);
+    const block = (b: BlockParams<E, H>, h: Tensor<[B, S, E], "f32">, key?: Key) => transformerBlock.apply(b, h, { ...cfg, key });
     const step = cfg.checkpoint ? checkpoint(block) : block;
-    for (const b of p.blocks) x = step(b, x);
-    return linear.apply(p.head, T(layerNorm.apply(p.lnf, x as never)) as never) as never;
+    p.blocks.forEach((b, i) => (x = keys[i] ? step(b, x, keys[i]) : step(b, x)));
+    return project(p.head as never, layerNorm.apply(p.lnf, x as never), cfg, keys[p.blocks.length]) as never;
   },
 };

@@ -13,6 +13,7 @@ import { concat, pad, slice } from "./slicing.js";
 import { gather, scatterAdd } from "./indexing.js";
 import { randomBits, threefry } from "./random.js";
 import { call } from "./call.js";
+import { doraGradCols, doraGradRows, doraLinear, doraStats } from "./dora.js";
 
 registerPrimitive(input);
 registerPrimitive(constant);
@@ -64,3 +65,4 @@ registerPrimitive(scatterAdd);
 registerPrimitive(randomBits);
 registerPrimitive(threefry);
 registerPrimitive(call);
+for (const p of [doraLinear, doraStats, doraGradRows, doraGradCols]) registerPrimitive(p);
