@@ -7,6 +7,7 @@ import type { Command } from "./cli/command.js";
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   doctor: () => import("./cli/doctor.js"),
   explain: () => import("./cli/explain.js"),
+  compile: () => import("./cli/compile.js"),
 };
 
 async function help(): Promise<string> {

@@ -51,3 +51,4 @@ export {
 export { exportPeftAdapter, importPeftAdapter, exportMergedModel, PEFT_WEIGHTS_FILE, PEFT_CONFIG_FILE, type PeftExport, type PeftAdapter, type PeftLayer, type MergedModelOptions } from "./peft.js";
 export { PEFT_CONFIG_DEFAULTS, type PeftLoraConfig } from "./peft-config.js";
 export { PEFT_PREFIX, ADAPTER_NAMES, BASE_NAMES, toPeftKey, fromPeftKey, toMergedName, splitName, type PeftLayerKind, type AdapterLeaf, type ParsedPeftKey } from "./peft-names.js";
+export * from "./compiled.js";

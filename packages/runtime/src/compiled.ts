@@ -1,0 +1,424 @@
+// Compiled programs: an ExecutionPlan with the interface that makes it callable — arguments
+// and results as trees of named, shaped tensors, state with checkpoint names, and for a
+// training step its step counter, random key and loss/metrics readback. `dorafuse compile`
+// writes a manifest.json of this shape beside the WGSL files and a typed module that calls
+// `loadCompiled`; the compiler's in-process trainStep/evalStep run through the same class,
+// so a program behaves the same whichever way it was compiled.
+
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { captureState, checkTensors, loadCheckpoint, saveCheckpoint, type Checkpoint } from "./checkpoint.js";
+import type { Device } from "./device.js";
+import { elementCount, isHostArrayOf, PLAN_DTYPES, type HostArray, type HostArrayOf } from "./dtypes.js";
+import { CheckpointError, DeviceError, PlanError } from "./errors.js";
+import { loadPlan, type Executable } from "./executable.js";
+import { exportPeftAdapter, importPeftAdapter } from "./peft.js";
+import type { PeftLoraConfig } from "./peft-config.js";
+import type { ExecutionPlan, PlanDType } from "./plan.js";
+import type { HostTensor as FileTensor, SafetensorsDType, WriteOptions } from "./safetensors.js";
+import { Tensor } from "./tensor.js";
+
+/** Host data with its shape in the type: `shaped([4, 16], new Int32Array(64))`. */
+export interface ShapedArray<S extends readonly number[] = readonly number[], D extends PlanDType = PlanDType> {
+  readonly shape: S;
+  readonly data: HostArrayOf[D];
+}
+
+/** A GPU tensor whose shape is known to the types. */
+export type ShapedTensor<S extends readonly number[] = readonly number[], D extends PlanDType = PlanDType> = Tensor<D> & { readonly shape: S };
+
+/** What a compiled function takes for one tensor: host data with its shape, or a GPU tensor (checked when called). */
+export type Arg<S extends readonly number[], D extends PlanDType> = ShapedArray<S, D> | Tensor<D>;
+
+type DTypeOfArray<A> = A extends Float32Array ? "f32" : A extends Int32Array ? "i32" : A extends Uint32Array ? "u32" : A extends Uint16Array ? "f16" : A extends Uint8Array ? "bool" : PlanDType;
+
+export function shaped<const S extends readonly number[], A extends HostArray>(shape: S, data: A): ShapedArray<S, DTypeOfArray<A>> {
+  return { shape, data: data as unknown as HostArrayOf[DTypeOfArray<A>] };
+}
+
+/** One tensor of the interface: the plan's name for it, how errors name it, and where it sits in the argument or result tree. */
+export interface ManifestTensor {
+  name: string;
+  label: string;
+  path: (string | number)[];
+  shape: number[];
+  dtype: PlanDType;
+}
+
+/** param/optimizer/state: saved as tensors; step and key: the checkpoint's step and random key. */
+export type StateRole = "param" | "optimizer" | "state" | "step" | "key";
+
+export interface ManifestState {
+  /** The plan's name of the state tensor. */
+  name: string;
+  /** Its name in checkpoints and readState (flat, dotted: `params.blocks.0.attn.q.loraA`). */
+  key: string;
+  shape: number[];
+  dtype: PlanDType;
+  role: StateRole;
+}
+
+export interface CompiledManifest {
+  format: "dorafuse.compiled";
+  version: 1;
+  entry: string;
+  kind: "function" | "train" | "eval";
+  /** The compiler that made it, e.g. "@dorafuse/compiler 0.1.0". */
+  compiler: string;
+  /** Fingerprint of the traced graph. */
+  fingerprint: string;
+  /** The adapter it was compiled for, with all its limits (informational). */
+  compiledFor: { adapter: string; limits: Record<string, number>; features: string[] };
+  /** What an adapter must offer to run it (checked by loadCompiled). */
+  requires: { limits: Record<string, number>; features: string[] };
+  /** The plan; with `wgsl` files its kernels' WGSL is left empty and read from them. */
+  plan: ExecutionPlan;
+  wgsl?: { kernel: number; file: string; sha256: string }[];
+  args: ManifestTensor[];
+  results: ManifestTensor[];
+  state: ManifestState[];
+  /** train/eval: the output holding [loss, ...metrics] as f32. */
+  stats?: { output: string; names: string[] };
+  /** The LoRA/DoRA adapters among the parameters, for PEFT export and import. */
+  adapter?: { prefix: string; layers: string[]; embeddings: string[]; config: Partial<PeftLoraConfig> };
+  /** A checkpoint (relative to the manifest) that loadCompiled restores first. */
+  initial?: string;
+}
+
+export interface LoadCompiledOptions {
+  /** false: skip the manifest's initial checkpoint; a path: restore that checkpoint instead. */
+  initial?: boolean | string;
+}
+
+export interface StepResult<M extends string = string> {
+  /** Steps completed, this one included. */
+  readonly step: number;
+  /** Resolve when the GPU has finished this step (awaiting them every step serializes CPU and GPU). */
+  readonly loss: Promise<number>;
+  readonly metrics: Promise<Record<M, number>>;
+}
+
+export type EvalResult<M extends string = string> = Omit<StepResult<M>, "step">;
+
+export type SaveOptions = WriteOptions & { metadata?: Record<string, string> };
+
+export interface RestoreCompiledOptions {
+  /** Ignore checkpoint tensors this program has no state for (an eval step restoring a training checkpoint). */
+  allowExtra?: boolean;
+}
+
+/** A checkpoint file, or its contents (tensors by checkpoint name, step, key). */
+export type CheckpointSource = string | { tensors: Record<string, FileTensor>; step: number; rngKey?: Uint32Array | readonly number[]; path?: string };
+
+/** The typed face of a compiled training step (generated modules and trainStep use it). */
+export interface CompiledTrainStep<B = unknown, S = Record<string, ShapedArray>, M extends string = string> {
+  step(batch: B): Promise<StepResult<M>>;
+  readonly stepCount: number;
+  readState(): Promise<S>;
+  readState<K extends keyof S & string>(key: K): Promise<S[K]>;
+  writeState<K extends keyof S & string>(key: K, value: S[K] | Tensor): Promise<void>;
+  save(path: string, options?: SaveOptions): Promise<void>;
+  restore(source: CheckpointSource, options?: RestoreCompiledOptions): Promise<void>;
+  exportAdapter(dir: string, config?: Partial<PeftLoraConfig>): Promise<{ config: PeftLoraConfig; keys: Record<string, string> }>;
+  importAdapter(dir: string): Promise<void>;
+  readonly program: CompiledProgram;
+  dispose(): void;
+}
+
+export type CompiledEvalStep<B = unknown, S = Record<string, ShapedArray>, M extends string = string> = Pick<
+  CompiledTrainStep<B, S, M>,
+  "readState" | "writeState" | "restore" | "program" | "dispose"
+> & { evaluate(batch: B): Promise<EvalResult<M>> };
+
+const FILE_DTYPE: Record<PlanDType, SafetensorsDType> = { f32: "F32", f16: "F16", i32: "I32", u32: "U32", bool: "BOOL" };
+const describe = (dtype: string, shape: readonly number[]) => `${dtype}[${shape.join(",")}]`;
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+const dtypeOfArray = (data: unknown): PlanDType | undefined => (ArrayBuffer.isView(data) ? PLAN_DTYPES.find((d) => isHostArrayOf(d, data)) : undefined);
+
+/**
+ * Throws a DeviceError naming every limit and feature the adapter lacks (alignments, "min…",
+ * are met by smaller values; every other limit by larger ones).
+ */
+export function checkAdapter(manifest: Pick<CompiledManifest, "entry" | "requires" | "compiledFor">, device: Pick<Device, "limits" | "features">): void {
+  const problems: string[] = [];
+  for (const [key, needed] of Object.entries(manifest.requires.limits)) {
+    const have = device.limits[key];
+    const min = key.startsWith("min");
+    if (have === undefined || (min ? have > needed : have < needed)) problems.push(`${key}: needs ${min ? "at most" : "at least"} ${needed}, this adapter has ${have ?? "no such limit"}`);
+  }
+  for (const f of manifest.requires.features) if (!device.features.has(f)) problems.push(`feature ${f}: needed, this adapter does not have it`);
+  if (problems.length === 0) return;
+  const adapter = (device as { adapter?: { description?: string; device?: string } }).adapter;
+  const name = adapter?.description || adapter?.device || "this adapter";
+  throw new DeviceError(
+    `${manifest.entry}: compiled for "${manifest.compiledFor.adapter}", it cannot run on "${name}" (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  ${problems.join("\n  ")}\n` +
+      "compile it again for this adapter (dorafuse compile on this machine, or --no-device for WebGPU's default limits)",
+  );
+}
+
+/** Reads `<dir>/manifest.json` (or the .json file given) and its WGSL files, checking their hashes. */
+export async function readManifest(source: string | URL): Promise<{ manifest: CompiledManifest; dir: string }> {
+  let file = source instanceof URL ? fileURLToPath(source) : source;
+  if (!file.endsWith(".json")) file = join(file, "manifest.json");
+  const dir = dirname(file);
+  let manifest: CompiledManifest;
+  try {
+    manifest = JSON.parse(await readFile(file, "utf8")) as CompiledManifest;
+  } catch (error) {
+    throw new PlanError(`${file}: cannot read the compiled manifest: ${(error as Error).message}`);
+  }
+  if (manifest.format !== "dorafuse.compiled" || manifest.version !== 1) {
+    throw new PlanError(`${file}: expected a manifest with format "dorafuse.compiled" and version 1, found ${JSON.stringify(manifest.format)} version ${JSON.stringify(manifest.version)}`);
+  }
+  const texts = new Map<number, string>();
+  for (const w of manifest.wgsl ?? []) {
+    const text = await readFile(join(dir, w.file), "utf8").catch((error: Error) => {
+      throw new PlanError(`${file}: cannot read the WGSL of kernel ${w.kernel} (${w.file}): ${error.message}`);
+    });
+    const sha = createHash("sha256").update(text).digest("hex");
+    if (sha !== w.sha256) throw new PlanError(`${join(dir, w.file)}: changed since it was compiled (sha256 ${sha}, the manifest says ${w.sha256}); compile the module again`);
+    texts.set(w.kernel, text);
+  }
+  const kernels = manifest.plan.kernels.map((k) => (texts.has(k.id) ? { ...k, wgsl: texts.get(k.id)! } : k));
+  return { manifest: { ...manifest, plan: { ...manifest.plan, kernels } }, dir };
+}
+
+/** Checks the adapter, loads the plan and restores the initial checkpoint (if the manifest names one). */
+export async function loadCompiled(device: Device, source: CompiledManifest | string | URL, options: LoadCompiledOptions = {}): Promise<CompiledProgram> {
+  const fromFile = typeof source === "string" || source instanceof URL;
+  const { manifest, dir } = fromFile ? await readManifest(source) : { manifest: source, dir: undefined };
+  checkAdapter(manifest, device);
+  const program = new CompiledProgram(manifest, await loadPlan(device, manifest.plan));
+  const initial = typeof options.initial === "string" ? options.initial : options.initial !== false && manifest.initial && dir ? join(dir, manifest.initial) : undefined;
+  if (initial) await program.restore(initial);
+  return program;
+}
+
+function at(root: unknown, path: readonly (string | number)[]): unknown {
+  let cur = root;
+  for (const k of path) cur = cur === null || typeof cur !== "object" ? undefined : (cur as Record<string | number, unknown>)[k];
+  return cur;
+}
+
+/** Rebuilds a tree from (path, value) pairs. */
+function build(entries: readonly [readonly (string | number)[], unknown][]): unknown {
+  if (entries.length === 1 && entries[0]![0].length === 0) return entries[0]![1];
+  const container = (k: string | number | undefined) => (typeof k === "number" ? [] : {});
+  const root = container(entries[0]?.[0][0]) as Record<string | number, unknown>;
+  for (const [path, value] of entries) {
+    let cur = root;
+    path.forEach((k, i) => {
+      if (i === path.length - 1) cur[k] = value;
+      else cur = (cur[k] ??= container(path[i + 1])) as Record<string | number, unknown>;
+    });
+  }
+  return root;
+}
+
+/** The argument as the plan takes it, or a PlanError naming it. */
+function checkArg(entry: string, t: ManifestTensor, v: unknown): HostArray | Tensor {
+  const want = describe(t.dtype, t.shape);
+  const where = `${entry}: argument "${t.label}"`;
+  if (v instanceof Tensor) {
+    if (v.dtype !== t.dtype || !sameShape(v.shape, t.shape)) throw new PlanError(`${where} must be ${want}, found a GPU tensor ${v.describe()}`);
+    return v;
+  }
+  if (ArrayBuffer.isView(v)) throw new PlanError(`${where} must be ${want}: give { shape, data } or a GPU tensor, found a ${v.constructor.name} without a shape`);
+  const s = v as Partial<ShapedArray> | undefined;
+  if (s === undefined || s === null || !Array.isArray(s.shape) || !ArrayBuffer.isView(s.data)) {
+    throw new PlanError(`${where} must be ${want} ({ shape, data } or a GPU tensor), found ${v === undefined ? "nothing" : typeof v}`);
+  }
+  const dtype = dtypeOfArray(s.data);
+  const okType = dtype === t.dtype || (t.dtype === "bool" && dtype === "u32");
+  if (!okType || !sameShape(s.shape, t.shape)) throw new PlanError(`${where} must be ${want}, found ${describe(dtype ?? s.data.constructor.name, s.shape)}`);
+  const length = (s.data as unknown as ArrayLike<number>).length;
+  if (length !== elementCount(t.shape)) throw new PlanError(`${where} is ${want} (${elementCount(t.shape)} elements), its data holds ${length}`);
+  return s.data as HostArray;
+}
+
+export class CompiledProgram {
+  #step = 0;
+  #version = 0;
+
+  constructor(
+    readonly manifest: CompiledManifest,
+    readonly executable: Executable,
+  ) {}
+
+  get device(): Device {
+    return this.executable.device;
+  }
+  /** Itself: the generated modules' typed faces are views of this object. */
+  get program(): CompiledProgram {
+    return this;
+  }
+  /** Training steps completed (restored from checkpoints). */
+  get stepCount(): number {
+    return this.#step;
+  }
+  /** Changes whenever the state may have changed (a run, a write, a restore). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Runs on the arguments (trees as the manifest lays them out); the results stay on the GPU. */
+  async call(args: readonly unknown[]): Promise<unknown> {
+    const inputs: Record<string, HostArray | Tensor> = {};
+    for (const t of this.manifest.args) inputs[t.name] = checkArg(this.manifest.entry, t, at(args, t.path));
+    const result = await this.executable.run(inputs);
+    if (this.manifest.state.length) this.#version++;
+    return build(this.manifest.results.map((r) => [r.path, result.outputs[r.name]!]));
+  }
+
+  /** Runs and reads every result back as ShapedArrays. */
+  async read(args: readonly unknown[]): Promise<unknown> {
+    const out = await this.call(args);
+    const leaves = this.manifest.results.map((r) => at(out, r.path) as Tensor);
+    const data = await Promise.all(leaves.map(async (t) => ({ shape: [...t.shape], data: await t.read() })));
+    leaves.forEach((t) => t.dispose());
+    return build(this.manifest.results.map((r, i) => [r.path, data[i]!]));
+  }
+
+  #expect(kind: CompiledManifest["kind"], what: string): void {
+    if (this.manifest.kind !== kind || !this.manifest.stats) throw new PlanError(`${this.manifest.entry}: ${what}() needs a compiled ${kind} step, this is a ${this.manifest.kind}`);
+  }
+
+  async #statsOf(batch: unknown): Promise<{ loss: Promise<number>; metrics: Promise<Record<string, number>> }> {
+    const stats = this.manifest.stats!;
+    const out = (await this.call([batch])) as Record<string, Tensor>;
+    const tensor = at(out, this.manifest.results.find((r) => r.name === stats.output)!.path) as Tensor;
+    const values = tensor.read().finally(() => tensor.dispose()) as Promise<Float32Array>;
+    const loss = values.then((v) => v[0]!);
+    const metrics = values.then((v) => Object.fromEntries(stats.names.map((n, i) => [n, v[i + 1]!])));
+    // Callers may ignore one of the two; a failed read still reaches whoever awaits it.
+    loss.catch(() => {});
+    metrics.catch(() => {});
+    return { loss, metrics };
+  }
+
+  /** One training step on `batch`: queued on the GPU; the loss and metrics resolve when it finishes. */
+  async step(batch: unknown): Promise<StepResult> {
+    this.#expect("train", "step");
+    const stats = await this.#statsOf(batch);
+    return { step: ++this.#step, ...stats };
+  }
+
+  /** The loss and metrics on `batch`, with the current parameters. */
+  async evaluate(batch: unknown): Promise<EvalResult> {
+    this.#expect("eval", "evaluate");
+    return this.#statsOf(batch);
+  }
+
+  stateKeys(): string[] {
+    return this.manifest.state.map((s) => s.key);
+  }
+
+  #state(key: string) {
+    const s = this.manifest.state.find((x) => x.key === key);
+    if (!s) throw new PlanError(`${this.manifest.entry}: no state "${key}"; its state is [${this.stateKeys().join(", ")}]`);
+    return s;
+  }
+
+  /** A view of a state tensor in the program's own buffer (valid until the next run changes it). */
+  stateTensor(key: string): Tensor {
+    return this.executable.state(this.#state(key).name);
+  }
+
+  /** One state tensor, or all of them by key, read back to the host. */
+  async readState(key?: string): Promise<unknown> {
+    const read = async (s: ManifestState): Promise<ShapedArray> => ({ shape: [...s.shape], data: await this.executable.readState(s.name) });
+    if (key !== undefined) return read(this.#state(key));
+    const all = await Promise.all(this.manifest.state.map(read));
+    return Object.fromEntries(this.manifest.state.map((s, i) => [s.key, all[i]!]));
+  }
+
+  async writeState(key: string, value: ShapedArray | Tensor): Promise<void> {
+    const s = this.#state(key);
+    const data = checkArg(this.manifest.entry, { ...s, label: `state ${key}`, path: [] }, value);
+    await this.executable.writeState(s.name, data);
+    if (s.role === "step") this.#step = (await this.executable.readState(s.name))[0]!;
+    this.#version++;
+  }
+
+  /** Copies (on the GPU) every state tensor `other` has under the same key. */
+  async copyStateFrom(other: CompiledProgram): Promise<void> {
+    const theirs = new Set(other.stateKeys());
+    for (const s of this.manifest.state) if (theirs.has(s.key)) await this.executable.writeState(s.name, other.stateTensor(s.key));
+    this.#version++;
+  }
+
+  /** Writes every state tensor, the step and the random key to a checkpoint (atomically). */
+  async save(path: string, options: SaveOptions = {}): Promise<void> {
+    const captured = await captureState(this.executable);
+    const tensors: Record<string, FileTensor> = {};
+    let step = this.#step;
+    let rngKey: Uint32Array | undefined;
+    for (const s of this.manifest.state) {
+      const t = captured[s.name]!;
+      if (s.role === "step") step = (t.data as Int32Array)[0]!;
+      else if (s.role === "key") rngKey = t.data as Uint32Array;
+      else tensors[s.key] = t;
+    }
+    const { metadata, ...write } = options;
+    await saveCheckpoint(path, { tensors, step, ...(rngKey ? { rngKey } : {}), ...(metadata ? { metadata } : {}) }, write);
+  }
+
+  /** Restores from a checkpoint file or contents; everything is checked before anything is written. */
+  async restore(source: CheckpointSource, options: RestoreCompiledOptions = {}): Promise<void> {
+    const ckpt: Pick<Checkpoint, "tensors" | "step" | "path"> & { rngKey?: Uint32Array | readonly number[] } =
+      typeof source === "string" ? await loadCheckpoint(source) : { path: source.path ?? "the checkpoint given", ...source };
+    const saved = this.manifest.state.filter((s) => s.role !== "step" && s.role !== "key");
+    checkTensors(ckpt.path, ckpt.tensors, Object.fromEntries(saved.map((s) => [s.key, { shape: s.shape, dtype: s.dtype }])), { allowExtra: options.allowExtra ?? false });
+    const key = this.manifest.state.find((s) => s.role === "key");
+    if (key && ckpt.rngKey?.length !== elementCount(key.shape)) {
+      throw new CheckpointError(`${ckpt.path}: expected a random key of ${elementCount(key.shape)} u32 words, found ${ckpt.rngKey ? `${ckpt.rngKey.length}` : "none"}`);
+    }
+    const hasStep = this.manifest.state.some((s) => s.role === "step");
+    if (hasStep && !(Number.isSafeInteger(ckpt.step) && ckpt.step >= 0 && ckpt.step < 2 ** 31)) throw new CheckpointError(`${ckpt.path}: step ${ckpt.step} does not fit the step counter (i32)`);
+    for (const s of this.manifest.state) {
+      const data = s.role === "step" ? Int32Array.of(ckpt.step) : s.role === "key" ? Uint32Array.from(ckpt.rngKey!) : (ckpt.tensors[s.key]!.data as HostArray);
+      await this.executable.writeState(s.name, data);
+    }
+    if (hasStep) this.#step = ckpt.step;
+    this.#version++;
+  }
+
+  #adapterLeaves(): { key: string; name: string; state: ManifestState }[] {
+    const a = this.manifest.adapter;
+    const byKey = new Map(this.manifest.state.map((s) => [s.key, s]));
+    const leaves = (a?.layers ?? []).flatMap((layer) =>
+      ["loraA", "loraB", "m"].flatMap((leaf) => {
+        const state = byKey.get(`${a!.prefix}${layer}.${leaf}`);
+        return state ? [{ key: state.key, name: `${layer}.${leaf}`, state }] : [];
+      }),
+    );
+    if (leaves.length === 0) throw new CheckpointError(`${this.manifest.entry}: has no LoRA/DoRA adapter parameters to export or import`);
+    return leaves;
+  }
+
+  /** Writes the adapters as PEFT does (adapter_model.safetensors + adapter_config.json). */
+  async exportAdapter(dir: string, config: Partial<PeftLoraConfig> = {}): Promise<{ config: PeftLoraConfig; keys: Record<string, string> }> {
+    const merged = { ...this.manifest.adapter?.config, ...config };
+    if (merged.lora_alpha === undefined) throw new CheckpointError(`${this.manifest.entry}: exporting a PEFT adapter needs lora_alpha; pass { lora_alpha } or compile with the adapter's config`);
+    const tensors: Record<string, FileTensor> = {};
+    for (const l of this.#adapterLeaves()) tensors[l.name] = { dtype: FILE_DTYPE[l.state.dtype], shape: [...l.state.shape], data: await this.executable.readState(l.state.name) };
+    return exportPeftAdapter(dir, { tensors, config: { ...merged, lora_alpha: merged.lora_alpha }, embeddings: this.manifest.adapter?.embeddings ?? [] });
+  }
+
+  /** Reads a PEFT adapter folder into the adapter parameters; every tensor is checked before any is written. */
+  async importAdapter(dir: string): Promise<void> {
+    const adapter = await importPeftAdapter(dir);
+    const leaves = this.#adapterLeaves();
+    const expect = Object.fromEntries(leaves.map((l) => [l.name, { shape: l.state.shape, dtype: l.state.dtype }]));
+    checkTensors(`importing the PEFT adapter in ${dir}`, adapter.tensors, expect);
+    for (const l of leaves) await this.executable.writeState(l.state.name, adapter.tensors[l.name]!.data as HostArray);
+    this.#version++;
+  }
+
+  dispose(): void {
+    this.executable.dispose();
+  }
+}
