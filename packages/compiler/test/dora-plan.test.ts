@@ -4,7 +4,7 @@
 // its reason visible in `explain`; and the models users write — nn's transformer through
 // mergeAdapters, or through its adapters option with dropout — compile to the fused kernels.
 import { describe, expect, it } from "vitest";
-import { adamw, adapt, adapterMask, crossEntropy, evaluate, mergeAdapters, nn, randomKey, specsOf, spec, trace, valueAndGrad } from "@dorafuse/core";
+import { adamw, adapt, adapterMask, crossEntropy, doraLinear, evaluate, mergeAdapters, nn, randomKey, specsOf, spec, trace, valueAndGrad, vjp, type Tensor } from "@dorafuse/core";
 import { doraReport, explainLowered, lowerGraph, printDoraReport, withDoraConfig } from "@dorafuse/compiler";
 import { useDevice } from "./support/device.js";
 import { forwardGraph, gradGraph, lowerDora, type DoraCase } from "./support/dora.js";
@@ -93,6 +93,30 @@ describe("DoRA kernels and the adapter's workgroup memory", () => {
 });
 
 describe("models compile to the fused kernels", () => {
+  it("with aux outputs (hasAux) and through vjp, two stacked layers run their forward once each", () => {
+    type F = Tensor<number[], "f32">;
+    const opts = { rank: 3, alpha: 6 };
+    const layerSpec = { w: spec([12, 12]), b: spec([12]), loraA: spec([3, 12]), loraB: spec([12, 3]), m: spec([12]) };
+    const net = (p: { l1: never; l2: never }, x: F): F => doraLinear.apply(p.l2, doraLinear.apply(p.l1, x as never, opts) as never, opts) as F;
+    const withAux = trace((p: never, x: never) => {
+      const loss = (q: never) => {
+        const y = net(q, x);
+        return [y.mul(y).mean(), { top: y.max() }] as const;
+      };
+      const [[l, aux], g] = valueAndGrad(loss as never, { hasAux: true })(p) as unknown as [[F, { top: F }], { l1: { loraA: F }; l2: { loraA: F } }];
+      return [l, aux.top, g.l1.loraA, g.l2.loraA];
+    }, [{ l1: layerSpec, l2: layerSpec }, spec([5, 12])] as never).graph;
+    const viaVjp = trace((p: never, x: never) => {
+      const [y, back] = vjp((q: never) => net(q, x), p);
+      const [g] = back(y as never) as unknown as [{ l1: { loraA: F } }];
+      return [y, g.l1.loraA];
+    }, [{ l1: layerSpec, l2: layerSpec }, spec([5, 12])] as never).graph;
+    for (const g of [withAux, viaVjp]) {
+      const layers = doraReport(lowerDora(g, gpu.target, "single"));
+      expect(layers.map((l) => [l.forward.length, l.backward.length])).toEqual([[1, 2], [1, 2]]);
+    }
+  });
+
   const LM = { vocab: 13, dim: 16, heads: 2, hidden: 32, layers: 1, maxSeq: 8 } as const;
   const CFG = { kind: "dora", targets: ["q", "v", "up"], rank: 4, alpha: 8 } as const;
   const setup = () => {

@@ -47,7 +47,9 @@ export function doraReport(l: LoweredGraph): DoraLayerReport[] {
     if (n.op !== "doraLinear") continue;
     const [x, w] = n.inputs as [Node, Node];
     byB.set(n.inputs[3]!, w);
-    activations.set(w, new Set([x.shape.join(), [...x.shape.slice(0, -1), w.shape[0]!].join()]));
+    const rows = x.shape.slice(0, -1);
+    const count = rows.reduce((p, d) => p * d, 1);
+    activations.set(w, new Set([[...rows, x.shape.at(-1)!], [...rows, w.shape[0]!], [count, x.shape.at(-1)!], [count, w.shape[0]!]].map((s) => s.join())));
   }
   for (const k of l.kernels) {
     const a = k.group.anchors[0];

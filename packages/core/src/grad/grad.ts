@@ -6,6 +6,7 @@ import { buildGraph } from "../ir/builder.js";
 import type { Graph } from "../ir/node.js";
 import { isFloat } from "../ir/dtype.js";
 import { vjpGraph } from "../autodiff/vjp.js";
+import { applyPrimalRewrites } from "../autodiff/rewrites.js";
 import { TraceError } from "../errors.js";
 import { type AnyTensor, fill, fmtT } from "../tensor/emit.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -126,12 +127,15 @@ export function valueAndGrad<F extends AnyFn, const N extends Argnums = 0, const
     }
     const wrt = selected.flatMap((s, i) => (s && isFloat(leaves[i]!.dtype) ? [i] : []));
     const inputs = nestedArgs(nested, leaves);
-    const lossGraph: Graph = buildGraph([loss], nested.graph.inputs);
+    // the value and aux come from the primal as vjpGraph rewrites it, so they share its forward
+    // nodes (hash-consed) instead of running a second, unrewritten forward beside it
+    const primal = opts.hasAux ? applyPrimalRewrites(nested.graph) : nested.graph;
+    const lossGraph: Graph = buildGraph([primal.outputs[0]!], primal.inputs);
     const one = fill([], 1, loss.dtype);
     const res = inlineHere(vjpGraph(lossGraph, wrt), [...inputs, currentContext().own(one)]);
     const grads: (AnyTensor | null)[] = leaves.map(() => null);
     wrt.forEach((i, k) => (grads[i] = res[1 + k]!));
-    const value = opts.hasAux ? unflatten(nested.outTree, inlineHere(nested.graph, inputs)) : res[0];
+    const value = opts.hasAux ? unflatten(nested.outTree, inlineHere(primal, inputs)) : res[0];
     return [value as ReturnType<F>, gradTrees(def, argnums, grads) as GradResult<Parameters<F>, N, M>];
   };
 }
@@ -155,7 +159,9 @@ export function vjp<A extends readonly unknown[], R>(
 ): [R, (ct: R) => { -readonly [K in keyof A]: GradsOf<A[K]> }] {
   const [leaves, def] = flatten(primals, isTensor);
   const nested = traceNested("vjp", (...ls) => f(...(unflatten(def, ls) as unknown as A)), leaves, argPaths(def));
-  const out = unflatten<R>(nested.outTree, inlineHere(nested.graph, nestedArgs(nested, leaves)));
+  // as in valueAndGrad: the output from the rewritten primal, whose nodes the pullback shares
+  const primal = applyPrimalRewrites(nested.graph);
+  const out = unflatten<R>(nested.outTree, inlineHere(primal, nestedArgs(nested, leaves)));
   const wrt = leaves.flatMap((l, i) => (isFloat(l.dtype) ? [i] : []));
   let back: Graph | undefined;
   const pullback = (ct: R): { -readonly [K in keyof A]: GradsOf<A[K]> } => {
@@ -164,7 +170,7 @@ export function vjp<A extends readonly unknown[], R>(
     if (cts.length !== outs.length || cts.some((c, i) => c.dtype !== outs[i]!.dtype || c.shape.join() !== outs[i]!.shape.join())) {
       throw new TraceError(`vjp: the cotangent must match the output (${outs.map(fmtT).join(", ")}), found (${cts.map(fmtT).join(", ")})`);
     }
-    back ??= vjpGraph(nested.graph, wrt);
+    back ??= vjpGraph(primal, wrt);
     const ctx = currentContext("vjp");
     const res = inlineHere(back, [...nestedArgs(nested, leaves), ...cts.map((c) => ctx.own(c))]);
     const grads: (AnyTensor | null)[] = leaves.map(() => null);
