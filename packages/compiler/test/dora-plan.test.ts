@@ -99,11 +99,11 @@ describe("models compile to the fused kernels", () => {
     const layerSpec = { w: spec([12, 12]), b: spec([12]), loraA: spec([3, 12]), loraB: spec([12, 3]), m: spec([12]) };
     const net = (p: { l1: never; l2: never }, x: F): F => doraLinear.apply(p.l2, doraLinear.apply(p.l1, x as never, opts) as never, opts) as F;
     const withAux = trace((p: never, x: never) => {
-      const loss = (q: never) => {
+      const loss = (q: { l1: never; l2: never }) => {
         const y = net(q, x);
         return [y.mul(y).mean(), { top: y.max() }] as const;
       };
-      const [[l, aux], g] = valueAndGrad(loss as never, { hasAux: true })(p) as unknown as [[F, { top: F }], { l1: { loraA: F }; l2: { loraA: F } }];
+      const [[l, aux], g] = valueAndGrad(loss, { hasAux: true })(p) as unknown as [[F, { top: F }], { l1: { loraA: F }; l2: { loraA: F } }];
       return [l, aux.top, g.l1.loraA, g.l2.loraA];
     }, [{ l1: layerSpec, l2: layerSpec }, spec([5, 12])] as never).graph;
     const viaVjp = trace((p: never, x: never) => {

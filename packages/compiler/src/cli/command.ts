@@ -26,3 +26,23 @@ export function parseArgs(args: readonly string[]): { positional: string[]; opti
   }
   return { positional, options };
 }
+
+/**
+ * One command's arguments checked against what it takes: exactly one positional argument (the
+ * module), the `values` options each given a value, and no option outside `values` and
+ * `flags`. Returns them, or what was wrong — the command prints that with its usage.
+ */
+export function checkArgs(
+  args: readonly string[],
+  takes: { values: readonly string[]; flags: readonly string[]; expected: string },
+): { file: string; values: Record<string, string>; flags: Set<string> } | { error: string } {
+  const { positional, options } = parseArgs(args);
+  const known = new Set([...takes.values, ...takes.flags]);
+  const unknown = [...options.keys()].filter((k) => !known.has(k));
+  const values = Object.fromEntries(takes.values.map((k) => [k, options.get(k)]));
+  if (positional.length !== 1 || Object.values(values).some((v) => typeof v !== "string")) {
+    return { error: `expected ${takes.expected}${unknown.length ? `; unknown ${unknown.map((k) => `--${k}`).join(" ")}` : ""}` };
+  }
+  if (unknown.length) return { error: `unknown ${unknown.map((k) => `--${k}`).join(" ")}` };
+  return { file: positional[0]!, values: values as Record<string, string>, flags: new Set(takes.flags.filter((k) => options.has(k))) };
+}

@@ -4,7 +4,7 @@
 import { relative } from "node:path";
 import { compileModule } from "../aot/compile-module.js";
 import { fmtBytes } from "../report.js";
-import { parseArgs, type Command } from "./command.js";
+import { checkArgs, type Command } from "./command.js";
 
 const usage = `usage: dorafuse compile <module.ts> --entry <name> --out <dir> [--no-device] [--no-fusion]
 
@@ -24,18 +24,14 @@ const command: Command = {
   summary: "compile a training step or function ahead of time into a typed module",
   usage,
   async run(args) {
-    const { positional, options } = parseArgs(args);
-    const known = new Set(["entry", "out", "no-device", "no-fusion"]);
-    const unknown = [...options.keys()].filter((k) => !known.has(k));
-    const entry = options.get("entry");
-    const out = options.get("out");
-    if (positional.length !== 1 || unknown.length || typeof entry !== "string" || typeof out !== "string") {
-      const why = unknown.length ? `unknown ${unknown.map((k) => `--${k}`).join(" ")}` : "expected one module, --entry <name> and --out <dir>";
-      console.error(`dorafuse compile: ${why}\n\n${usage}`);
+    const a = checkArgs(args, { values: ["entry", "out"], flags: ["no-device", "no-fusion"], expected: "one module, --entry <name> and --out <dir>" });
+    if ("error" in a) {
+      console.error(`dorafuse compile: ${a.error}\n\n${usage}`);
       return 2;
     }
+    const { entry, out } = a.values as { entry: string; out: string };
     const started = performance.now();
-    const r = await compileModule({ file: positional[0]!, entry, out, portable: options.has("no-device"), ...(options.has("no-fusion") ? { fusion: false } : {}) });
+    const r = await compileModule({ file: a.file, entry, out, portable: a.flags.has("no-device"), ...(a.flags.has("no-fusion") ? { fusion: false } : {}) });
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     const here = (p: string) => relative(process.cwd(), p) || p;
     const m = r.data;

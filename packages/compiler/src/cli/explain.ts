@@ -2,12 +2,12 @@
 // it for the adapter of this machine (or WebGPU's default limits with --no-device), and prints
 // the graph, the kernels and why each boundary is there, their WGSL, and the totals.
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { createDevice } from "@dorafuse/runtime";
+import { importModule } from "../aot/load-module.js";
 import { entryOf } from "../entry.js";
 import { explain } from "../explain.js";
 import { DEFAULT_TARGET, targetOf } from "../limits.js";
-import { parseArgs, type Command } from "./command.js";
+import { checkArgs, type Command } from "./command.js";
 
 const usage = `usage: dorafuse explain <file.ts> --entry <name> [--no-fusion] [--no-wgsl] [--no-device]
 
@@ -24,16 +24,15 @@ const command: Command = {
   summary: "show the kernels, fusion boundaries, WGSL and totals of a traced function",
   usage,
   async run(args) {
-    const { positional, options } = parseArgs(args);
-    const known = new Set(["entry", "no-fusion", "no-wgsl", "no-device"]);
-    const unknown = [...options.keys()].filter((k) => !known.has(k));
-    const name = options.get("entry");
-    if (positional.length !== 1 || unknown.length || typeof name !== "string") {
-      console.error(`dorafuse explain: expected one file and --entry <name>${unknown.length ? `; unknown ${unknown.map((k) => `--${k}`).join(" ")}` : ""}\n\n${usage}`);
+    const a = checkArgs(args, { values: ["entry"], flags: ["no-fusion", "no-wgsl", "no-device"], expected: "one file and --entry <name>" });
+    if ("error" in a) {
+      console.error(`dorafuse explain: ${a.error}\n\n${usage}`);
       return 2;
     }
-    const file = resolve(positional[0]!);
-    const module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    const name = a.values.entry!;
+    const options = a.flags;
+    const file = resolve(a.file);
+    const module = await importModule(file);
     const entry = entryOf(module, name, file);
     let target = DEFAULT_TARGET;
     if (!options.has("no-device")) {
