@@ -29,7 +29,7 @@ beforeAll(async () => {
     const r = await compileModule({ file: modelFile, entry, out, device: gpu.device });
     generated[entry] = (await import(pathToFileURL(r.module).href)) as { load(device: Device): Promise<unknown> };
   }
-}, 120_000);
+}, 600_000);
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 const isHost = (v: unknown): v is HostTensor => v instanceof HostTensor;
@@ -193,5 +193,5 @@ export async function use(params: Args["params"]): Promise<number> {
     const r = spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", join(dir, "tsconfig.json")], { cwd: root, encoding: "utf8" });
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);
-  }, 120_000);
+  }, 600_000);
 });

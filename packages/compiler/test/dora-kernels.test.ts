@@ -35,6 +35,6 @@ describe("fused DoRA kernels match the float64 interpreter", () => {
       withSeed(async (rng) => {
         const { got, want, detached } = await runAgainstReference(gpu.device, gpu.target, rng, c, c.schedule);
         expectOutputs(got, want, detached, 3e-5, describeCase(c));
-      }), 240_000);
+      }), 600_000);
   }
 });
