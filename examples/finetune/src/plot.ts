@@ -211,10 +211,14 @@ const SHAPES: ReadonlyArray<(fill: string) => [string, Attrs]> = [
   (fill) => ["path", { d: "M0,-5.5 L5,0 L0,5.5 L-5,0 Z", fill }],
   (fill) => ["path", { d: "M-5,-5 L5,5 M5,-5 L-5,5", stroke: fill, "stroke-width": 2.2, fill: "none" }],
   (fill) => ["path", { d: "M0,-5 L1.5,-1.5 L5,-1.5 L2.3,1 L3.2,5 L0,2.6 L-3.2,5 L-2.3,1 L-5,-1.5 L-1.5,-1.5 Z", fill }],
+  (fill) => ["path", { d: "M0,5 L4.8,-3.5 L-4.8,-3.5 Z", fill }],
+  (fill) => ["path", { d: "M0,-5.5 L0,5.5 M-5.5,0 L5.5,0", stroke: fill, "stroke-width": 2.2, fill: "none" }],
 ];
 
+/** Shape k: SHAPES[k] filled, then each again drawn hollow, so 16 layers get distinct markers. */
 function marker(shape: number, x: number, y: number, fill: string, attrs: Attrs): string {
-  const [name, a] = SHAPES[shape % SHAPES.length]!(fill);
+  let [name, a] = SHAPES[shape % SHAPES.length]!(fill);
+  if (Math.floor(shape / SHAPES.length) % 2 === 1) a = a.fill === "none" ? { ...a, "stroke-width": 1.2 } : { ...a, fill: "none", stroke: fill, "stroke-width": 1.5 };
   return el(name, { ...attrs, ...a, transform: `translate(${fmtCoord(x)} ${fmtCoord(y)})`, "fill-opacity": a.fill === "none" ? undefined : 0.9 });
 }
 
