@@ -107,17 +107,28 @@ export function rowsKernel(ctx: CustomBodyContext): CustomBody {
   return finish(ctx, L, pg, body, groups, 2 * N * out * (2 * R + 1));
 }
 
+/**
+ * Columns of (c⊙B)ᵀ·B staged at a time: all r where they fit beside the tiles that compute
+ * them and the tiles that multiply them into dA, else the largest power of two that does.
+ */
+function normChunk(R: number, tn: number, tk: number, limit: number): number {
+  const fits = (cc: number) => (R + tn + cc) * tk <= limit && R * cc + (R + tn) * Math.min(tk, cc) <= limit;
+  return [R, 64, 32, 16, 8, 4, 2, 1].find((cc) => cc <= R && fits(cc)) ?? 1;
+}
+
 export function colsKernel(ctx: CustomBodyContext): CustomBody {
   const [, , , x, w, aIn] = ctx.node.inputs;
   const L = layerOf(ctx.node, x!, w!, aIn!);
   const { n: N, inDim: IN, out: OUT, rank: R, attrs: a } = L;
   const dropout = a.rate > 0;
-  const TK = stepOf(ctx);
+  const limit = smemFloats(ctx);
+  const tm = N <= 32 ? 32 : 64;
+  const tn = IN <= 32 ? 32 : 64;
+  // the dA role stages r × TK of gz·B beside TK × tn of x', the dx role tm × TK (twice with dropout) beside TK × tn of W
+  const TK = [stepOf(ctx), 16, 8, 4].find((tk) => Math.max(R + tn, (dropout ? 2 : 1) * tm + tn) * tk <= limit) ?? 4;
   readers(ctx, ["gy", "save", "rows", "x", "w", "a", "b", "m", ...(dropout ? ["key"] : [])]);
   normFn(ctx, L);
   if (dropout) maskFn(ctx, L, "key");
-  const tm = N <= 32 ? 32 : 64;
-  const tn = IN <= 32 ? 32 : 64;
   const main = mainTile(tm, tn);
   const pg = new Program((tm / main.rm) * (tn / main.rn));
   const s = f32(a.scale);
@@ -125,25 +136,35 @@ export function colsKernel(ctx: CustomBodyContext): CustomBody {
   const gb = (i: string, l: string) => `in_rows(${L.rows.gzb}u + ${i} * ${R}u + ${l})`;
   // role dA: rows of dA (rank) × tn columns of `in`
   const da: Gemm = { kind: "gemm", acc: "acc_da", left: ["gbt", false], right: ["xd", false], m: R, n: tn, rm: registerSide(R), rn: registerSide(tn) };
-  const cb: Gemm = { kind: "gemm", acc: "acc_cb", left: ["cbt", false], right: ["bk", false], m: R, n: R, ...tileFor(R, R, pg.threads) };
+  // (c⊙B)ᵀ·B is r × r: it is staged `cc` columns at a time (all r where they fit), so the
+  // differentiated norm's term s·((c⊙B)ᵀ·B)·A fits the workgroup memory at any rank
+  const cc = normChunk(R, tn, TK, limit);
+  const tkc = Math.min(TK, cc);
+  const chunked = cc < R;
+  const cb: Gemm = { kind: "gemm", acc: "acc_cb", left: ["cbt", false], right: ["bk", false], m: R, n: cc, ...tileFor(R, cc, pg.threads) };
+  const cbt = { name: "cbt", rows: R, cols: TK, row0: "0u", col0: "k0", rowEnd: R, colEnd: OUT, load: (l: string, o: string) => `in_rows(${L.rows.c}u + ${o}) * in_b(${o} * ${R}u + ${l})` };
+  const bk = { name: "bk", rows: TK, cols: cc, row0: "k0", col0: "j0", rowEnd: OUT, colEnd: R, load: (o: string, j: string) => `in_b(${o} * ${R}u + ${j})` };
   const wk = (name: string) => ({ name, rows: TK, cols: tn, row0: "k0", col0: "col0", rowEnd: OUT, colEnd: IN, load: (o: string, k: string) => `in_w(${o} * ${IN}u + ${k})` });
   const ak = (name: string, tk: number) => ({ name, rows: tk, cols: tn, row0: "k0", col0: "col0", rowEnd: R, colEnd: IN, load: (l: string, k: string) => `in_a(${l} * ${IN}u + ${k})` });
+  const cbW: Gemm = { ...da, left: ["cbt", false], right: ["wk", false] };
   const cbAt = 0;
+  const indent = (lines: string[], by = "  ") => lines.map((l) => `${by}${l}`);
   const norm = a.detach
     ? []
     : [
+        // (c⊙B)ᵀ·W: with the first columns of (c⊙B)ᵀ·B from the same tiles, unless they come in chunks
+        ...(chunked ? indent(pg.loop(OUT, TK, [cbt, wk("wk")], [cbW])) : []),
         `  ${pg.declare(cb)}`,
-        ...pg.loop(OUT, TK, [
-          { name: "cbt", rows: R, cols: TK, row0: "0u", col0: "k0", rowEnd: R, colEnd: OUT, load: (l, o) => `in_rows(${L.rows.c}u + ${o}) * in_b(${o} * ${R}u + ${l})` },
-          wk("wk"),
-          { name: "bk", rows: TK, cols: R, row0: "k0", col0: "0u", rowEnd: OUT, colEnd: R, load: (o, j) => `in_b(${o} * ${R}u + ${j})` },
-        ], [{ ...da, left: ["cbt", false], right: ["wk", false] }, cb]).map((l) => `  ${l}`),
-        ...pg.owned(cb, (row, col, v) => [`sm[${cbAt}u + (${row}) * ${R}u + ${col}] = ${v};`]).map((l) => `  ${l}`),
-        `  workgroupBarrier();`,
-        ...pg.loop(R, tkR, [
-          { name: "cbs", rows: R, cols: tkR, row0: "0u", col0: "k0", rowEnd: R, colEnd: R, load: (l, j) => `${s} * sm[${cbAt}u + ${l} * ${R}u + ${j}]` },
-          ak("ak3", tkR),
-        ], [{ ...da, left: ["cbs", false], right: ["ak3", false] }], cbAt + R * R).map((l) => `  ${l}`),
+        `  for (var j0 = 0u; j0 < ${R}u; j0 += ${cc}u) {`,
+        `    ${pg.reset(cb)}`,
+        ...indent(pg.loop(OUT, TK, chunked ? [cbt, bk] : [cbt, wk("wk"), bk], chunked ? [cb] : [cbW, cb]), "    "),
+        ...indent(pg.owned(cb, (row, col, v) => [`sm[${cbAt}u + (${row}) * ${cc}u + ${col}] = ${v};`]), "    "),
+        `    workgroupBarrier();`,
+        ...indent(pg.loop(cc, tkc, [
+          { name: "cbs", rows: R, cols: tkc, row0: "0u", col0: "k0", rowEnd: R, colEnd: cc, load: (l, j) => `${s} * sm[${cbAt}u + ${l} * ${cc}u + ${j}]` },
+          { name: "ak3", rows: tkc, cols: tn, row0: "j0 + k0", col0: "col0", rowEnd: R, colEnd: IN, load: (l, k) => `in_a(${l} * ${IN}u + ${k})` },
+        ], [{ ...da, left: ["cbs", false], right: ["ak3", false] }], cbAt + R * cc), "    "),
+        `  }`,
       ];
   // role dx: tm × tn tiles of dx
   const q: Gemm = { kind: "gemm", acc: "acc_q", left: ["gz", false], right: ["wk", false], m: tm, n: tn, ...main };

@@ -294,7 +294,7 @@ export function finish(ctx: CustomBodyContext, L: Layer, pg: Program, body: stri
   // caught here, with the layer named, rather than by Dawn when the pipeline is created
   if (pg.smem > smemFloats(ctx)) {
     throw new CompileError(
-      `${ctx.node.op}: a DoRA layer of ${L.out} outputs${L.inDim ? ` × ${L.inDim} inputs` : ""}, batch ${L.n}, rank ${L.rank}${L.attrs.detach ? "" : " (norm differentiated)"} needs ${pg.smem * 4} bytes of workgroup memory, more than the adapter's maxComputeWorkgroupStorageSize (${ctx.limits.maxComputeWorkgroupStorageSize}); use a smaller rank${L.attrs.detach ? "" : ", or detachNorm (the default)"}`,
+      `${ctx.node.op}: a DoRA layer of ${L.out} outputs${L.inDim ? ` × ${L.inDim} inputs` : ""}, batch ${L.n}, rank ${L.rank}${L.attrs.detach ? "" : " (norm differentiated)"} needs ${pg.smem * 4} bytes of workgroup memory, more than the adapter's maxComputeWorkgroupStorageSize (${ctx.limits.maxComputeWorkgroupStorageSize}); use a smaller rank`,
     );
   }
   ctx.workgroupVar(`sm: array<f32, ${Math.max(1, pg.smem)}>`);

@@ -86,8 +86,19 @@ export class Program {
 
   /** The declaration of a product's accumulators (zero-initialized, as WGSL function variables are). */
   declare(p: Product): string {
-    const size = this.slots(p) * (p.kind === "gemm" ? p.rm * p.rn : 1);
-    return `var ${p.acc}: array<f32, ${size}>;`;
+    return `var ${p.acc}: array<f32, ${this.size(p)}>;`;
+  }
+
+  /**
+   * Zeroes a product's accumulators, to run it again in a loop: a `var` declared inside a
+   * WGSL loop body was found to keep its value from the previous iteration on lavapipe.
+   */
+  reset(p: Product): string {
+    return `${p.acc} = array<f32, ${this.size(p)}>();`;
+  }
+
+  private size(p: Product): number {
+    return this.slots(p) * (p.kind === "gemm" ? p.rm * p.rn : 1);
   }
 
   /** Reserves workgroup memory for an epilogue region; returns its offset. */
