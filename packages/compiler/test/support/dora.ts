@@ -55,8 +55,9 @@ export function forwardGraph(c: DoraCase): Graph {
  * adapter is), m near ‖W‖, x, gy, a key. `zeroRow` zeroes row `zeroRow` of W and B.
  */
 export function inputsOf(rng: Rng, g: Graph, c: DoraCase, zeroRow?: number): Float64Array[] {
-  return g.inputs.map((n) => {
-    const name = String(n.attrs.name).split(".").pop()!;
+  const names = g.inputs.map((n) => String(n.attrs.name).split(".").pop()!);
+  const values = g.inputs.map((n, k) => {
+    const name = names[k]!;
     const size = n.shape.reduce((a, b) => a * b, 1);
     let v: Float64Array;
     if (name === "arg3") v = Float64Array.of(rng.int(0, 2 ** 31), rng.int(0, 2 ** 31));
@@ -66,8 +67,32 @@ export function inputsOf(rng: Rng, g: Graph, c: DoraCase, zeroRow?: number): Flo
     else if (name === "m") v = Float64Array.from({ length: size }, () => Math.sqrt(c.inDim) * rng.uniform(0.4, 0.8));
     else v = randomArray(rng, size);
     if (zeroRow !== undefined && (name === "w" || name === "loraB")) v.fill(0, zeroRow * n.shape[1]!, (zeroRow + 1) * n.shape[1]!);
-    return n.dtype === "u32" ? v : roundTo("f32", v);
+    return v;
   });
+  const [w, a, b] = ["w", "loraA", "loraB"].map((name) => values[names.indexOf(name)]);
+  if (w && a && b) boundUpdate(w, a, b, c);
+  return values.map((v, k) => (g.inputs[k]!.dtype === "u32" ? v : roundTo("f32", v)));
+}
+
+/**
+ * Scales rows of B so that each row's update s·(B·A)_o is at most half of ‖W_o‖: then
+ * ‖V_o‖ ≥ ½‖W_o‖ and the factored norm's cancellation stays bounded. (With in = 1 an
+ * unbounded update can cancel its row, where float32 and float64 rightly disagree.)
+ */
+function boundUpdate(w: Float64Array, a: Float64Array, b: Float64Array, c: DoraCase): void {
+  const s = optsOf(c).alpha / c.rank;
+  for (let o = 0; o < c.out; o++) {
+    let wn = 0;
+    let un = 0;
+    for (let k = 0; k < c.inDim; k++) {
+      let u = 0;
+      for (let l = 0; l < c.rank; l++) u += b[o * c.rank + l]! * a[l * c.inDim + k]!;
+      wn += w[o * c.inDim + k]! ** 2;
+      un += (s * u) ** 2;
+    }
+    const ratio = Math.sqrt(un / wn);
+    if (ratio > 0.5) for (let l = 0; l < c.rank; l++) b[o * c.rank + l]! *= 0.5 / ratio;
+  }
 }
 
 /** Lowers `g` with the DoRA rewrite and the given forward schedule. */
