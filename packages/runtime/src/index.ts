@@ -52,3 +52,4 @@ export { exportPeftAdapter, importPeftAdapter, exportMergedModel, PEFT_WEIGHTS_F
 export { PEFT_CONFIG_DEFAULTS, type PeftLoraConfig } from "./peft-config.js";
 export { PEFT_PREFIX, ADAPTER_NAMES, BASE_NAMES, toPeftKey, fromPeftKey, toMergedName, splitName, type PeftLayerKind, type AdapterLeaf, type ParsedPeftKey } from "./peft-names.js";
 export * from "./compiled.js";
+export * from "./manifest.js";
