@@ -7,6 +7,7 @@
 // the README).
 import { relative } from "node:path";
 import { parseFlags } from "./config.js";
+import { ReportError } from "./errors.js";
 import { runFinetune } from "./run.js";
 
 async function main(argv: string[]): Promise<number> {
@@ -33,6 +34,11 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    // a bad flag is the user's to fix: its message (with the usage) is enough, not our stack
+    if (error instanceof ReportError) {
+      console.error(`main: ${error.message}`);
+      process.exit(2);
+    }
     console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     process.exit(1);
   },
