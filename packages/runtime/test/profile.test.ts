@@ -46,7 +46,9 @@ describe("profiling", () => {
 
   it("gives a GPU time for every dispatch and the same results as an unprofiled run", async () => {
     const rng = seededRandom();
-    const n = 4096;
+    // large enough that each dispatch outlasts Dawn's timestamp quantization (tens of µs):
+    // with 4096 elements a dispatch could measure 0 ns
+    const n = 1 << 18;
     const exe = await loadPlan(gpu.device, threeSteps(n));
     const start = rng.floats(n);
     const results: Float32Array[] = [];
