@@ -58,7 +58,7 @@ const FORMAT_VERSION = "1";
 const RESERVED_PREFIX = "dorafuse.";
 
 /** The file dtype of a plan dtype (the inverse of the table's `gpu` column), or the file dtype itself. */
-function fileDType(dtype: SafetensorsDType | PlanDType): SafetensorsDType | undefined {
+export function fileDType(dtype: SafetensorsDType | PlanDType): SafetensorsDType | undefined {
   if (Object.hasOwn(SAFETENSORS_DTYPES, dtype)) return dtype as SafetensorsDType;
   const found = Object.entries(SAFETENSORS_DTYPES).find(([, spec]) => (spec as { gpu?: PlanDType }).gpu === dtype);
   return found?.[0] as SafetensorsDType | undefined;

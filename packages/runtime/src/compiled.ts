@@ -6,7 +6,7 @@
 // so a program behaves the same whichever way it was compiled.
 
 import { join } from "node:path";
-import { captureState, checkTensors, loadCheckpoint, saveCheckpoint, type Checkpoint } from "./checkpoint.js";
+import { captureState, checkTensors, fileDType, loadCheckpoint, saveCheckpoint, type Checkpoint } from "./checkpoint.js";
 import type { Device } from "./device.js";
 import { elementCount, isHostArrayOf, PLAN_DTYPES, type HostArray, type HostArrayOf } from "./dtypes.js";
 import { CheckpointError, PlanError } from "./errors.js";
@@ -14,7 +14,7 @@ import { loadPlan, type Executable } from "./executable.js";
 import { exportPeftAdapter, importPeftAdapter } from "./peft.js";
 import type { PeftLoraConfig } from "./peft-config.js";
 import type { ExecutionPlan, PlanDType } from "./plan.js";
-import type { HostTensor as FileTensor, SafetensorsDType, WriteOptions } from "./safetensors.js";
+import type { HostTensor as FileTensor, WriteOptions } from "./safetensors.js";
 import { Tensor } from "./tensor.js";
 import { checkAdapter, readManifest, type CompiledManifest, type ManifestState, type ManifestTensor } from "./manifest.js";
 
@@ -81,7 +81,6 @@ export type CompiledEvalStep<B = unknown, S = Record<string, ShapedArray>, M ext
   "readState" | "writeState" | "restore" | "program" | "dispose"
 > & { evaluate(batch: B): Promise<EvalResult<M>> };
 
-const FILE_DTYPE: Record<PlanDType, SafetensorsDType> = { f32: "F32", f16: "F16", i32: "I32", u32: "U32", bool: "BOOL" };
 const describe = (dtype: string, shape: readonly number[]) => `${dtype}[${shape.join(",")}]`;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -133,8 +132,7 @@ function checkArg(entry: string, t: ManifestTensor, v: unknown): HostArray | Ten
     throw new PlanError(`${where} must be ${want} ({ shape, data } or a GPU tensor), found ${v === undefined ? "nothing" : typeof v}`);
   }
   const dtype = dtypeOfArray(s.data);
-  const okType = dtype === t.dtype || (t.dtype === "bool" && dtype === "u32");
-  if (!okType || !sameShape(s.shape, t.shape)) throw new PlanError(`${where} must be ${want}, found ${describe(dtype ?? s.data.constructor.name, s.shape)}`);
+  if (!isHostArrayOf(t.dtype, s.data) || !sameShape(s.shape, t.shape)) throw new PlanError(`${where} must be ${want}, found ${describe(dtype ?? s.data.constructor.name, s.shape)}`);
   const length = (s.data as unknown as ArrayLike<number>).length;
   if (length !== elementCount(t.shape)) throw new PlanError(`${where} is ${want} (${elementCount(t.shape)} elements), its data holds ${length}`);
   return s.data as HostArray;
@@ -305,7 +303,7 @@ export class CompiledProgram {
     const merged = { ...this.manifest.adapter?.config, ...config };
     if (merged.lora_alpha === undefined) throw new CheckpointError(`${this.manifest.entry}: exporting a PEFT adapter needs lora_alpha; pass { lora_alpha } or compile with the adapter's config`);
     const tensors: Record<string, FileTensor> = {};
-    for (const l of this.#adapterLeaves()) tensors[l.name] = { dtype: FILE_DTYPE[l.state.dtype], shape: [...l.state.shape], data: await this.executable.readState(l.state.name) };
+    for (const l of this.#adapterLeaves()) tensors[l.name] = { dtype: fileDType(l.state.dtype)!, shape: [...l.state.shape], data: await this.executable.readState(l.state.name) };
     return exportPeftAdapter(dir, { tensors, config: { ...merged, lora_alpha: merged.lora_alpha }, embeddings: this.manifest.adapter?.embeddings ?? [] });
   }
 

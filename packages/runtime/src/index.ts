@@ -47,6 +47,7 @@ export {
   type TensorSpec,
   type LoadCheckpointOptions,
   type RestoreOptions,
+  fileDType,
 } from "./checkpoint.js";
 export { exportPeftAdapter, importPeftAdapter, exportMergedModel, PEFT_WEIGHTS_FILE, PEFT_CONFIG_FILE, type PeftExport, type PeftAdapter, type PeftLayer, type MergedModelOptions } from "./peft.js";
 export { PEFT_CONFIG_DEFAULTS, type PeftLoraConfig } from "./peft-config.js";

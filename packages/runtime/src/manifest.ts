@@ -2,7 +2,8 @@
 // interface's tensors and state, the graph's fingerprint, the compiler version, the adapter
 // limits it was compiled for and those it needs — and the checks made before loading it.
 
-import { createHash } from "node:crypto";
+import { hashWgsl } from "./pipelines.js";
+import { unmetLimits } from "./validate.js";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,12 +66,9 @@ export interface CompiledManifest {
  * are met by smaller values; every other limit by larger ones).
  */
 export function checkAdapter(manifest: Pick<CompiledManifest, "entry" | "requires" | "compiledFor">, device: Pick<Device, "limits" | "features">): void {
-  const problems: string[] = [];
-  for (const [key, needed] of Object.entries(manifest.requires.limits)) {
-    const have = device.limits[key];
-    const min = key.startsWith("min");
-    if (have === undefined || (min ? have > needed : have < needed)) problems.push(`${key}: needs ${min ? "at most" : "at least"} ${needed}, this adapter has ${have ?? "no such limit"}`);
-  }
+  const problems = unmetLimits(manifest.requires.limits, device.limits).map(
+    ({ key, needed, have, min }) => `${key}: needs ${min ? "at most" : "at least"} ${needed}, this adapter has ${have ?? "no such limit"}`,
+  );
   for (const f of manifest.requires.features) if (!device.features.has(f)) problems.push(`feature ${f}: needed, this adapter does not have it`);
   if (problems.length === 0) return;
   const adapter = (device as { adapter?: { description?: string; device?: string } }).adapter;
@@ -100,7 +98,7 @@ export async function readManifest(source: string | URL): Promise<{ manifest: Co
     const text = await readFile(join(dir, w.file), "utf8").catch((error: Error) => {
       throw new PlanError(`${file}: cannot read the WGSL of kernel ${w.kernel} (${w.file}): ${error.message}`);
     });
-    const sha = createHash("sha256").update(text).digest("hex");
+    const sha = hashWgsl(text);
     if (sha !== w.sha256) throw new PlanError(`${join(dir, w.file)}: changed since it was compiled (sha256 ${sha}, the manifest says ${w.sha256}); compile the module again`);
     texts.set(w.kernel, text);
   }

@@ -36,16 +36,22 @@ export function validatePlan(plan: ExecutionPlan, device: DeviceCapabilities): v
   }
 }
 
+/** The required limits a device does not meet (alignments, "min…", are met by smaller values; every other limit by larger ones). */
+export function unmetLimits(required: Readonly<Record<string, number>>, limits: Readonly<Record<string, number | undefined>>): { key: string; needed: number; have: number | undefined; min: boolean }[] {
+  return Object.entries(required).flatMap(([key, needed]) => {
+    const have = limits[key];
+    const min = key.startsWith("min");
+    return have !== undefined && (min ? have <= needed : have >= needed) ? [] : [{ key, needed, have, min }];
+  });
+}
+
 function checkRequirements(plan: ExecutionPlan, device: DeviceCapabilities): void {
   const missing = (plan.requiredFeatures ?? []).filter((f) => !device.features.has(f));
   if (missing.length) throw new PlanError(`the plan needs the features [${missing.join(", ")}], which this device does not have (it has [${[...device.features].join(", ")}])`);
-  for (const [key, needed] of Object.entries(plan.requiredLimits ?? {})) {
-    const have = device.limits[key];
-    if (have === undefined) throw new PlanError(`the plan needs the limit ${key} = ${needed}, which this device does not report`);
-    // Alignment limits ("min...") are better when smaller; every other limit when larger.
-    const ok = key.startsWith("min") ? have <= needed : have >= needed;
-    if (!ok) throw new PlanError(`the plan was built for ${key} = ${needed}, this device has ${key} = ${have}`);
-  }
+  const [first] = unmetLimits(plan.requiredLimits ?? {}, device.limits);
+  if (!first) return;
+  if (first.have === undefined) throw new PlanError(`the plan needs the limit ${first.key} = ${first.needed}, which this device does not report`);
+  throw new PlanError(`the plan was built for ${first.key} = ${first.needed}, this device has ${first.key} = ${first.have}`);
 }
 
 function checkBuffers(plan: ExecutionPlan, limits: Readonly<Record<string, number>>): Map<number, PlanBuffer> {

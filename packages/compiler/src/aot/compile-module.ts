@@ -8,10 +8,9 @@
 //   <out>/<entry>/<kernel>.wgsl       one file per kernel, readable
 //   <out>/<entry>/initial.safetensors the initial state (parameters, optimizer state, step, key),
 //                                     when the entry's state was given as values
-import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
-import { createDevice, saveCheckpoint, type CompiledManifest, type Device } from "@dorafuse/runtime";
+import { createDevice, hashWgsl, saveCheckpoint, type CompiledManifest, type Device } from "@dorafuse/runtime";
 import { CompileError } from "../errors.js";
 import { targetOf, DEFAULT_TARGET, type Target } from "../limits.js";
 import { prepareEval } from "../train/eval-step.js";
@@ -109,7 +108,7 @@ export async function compileModule(o: CompileModuleOptions): Promise<CompiledMo
     const file = `${k.name}.wgsl`;
     if (wgsl.some((w) => w.file === file)) throw new CompileError(`two kernels are named "${k.name}"`, "dorafuse compile");
     await writeFile(join(dir, file), k.wgsl);
-    wgsl.push({ kernel: k.id, file, sha256: createHash("sha256").update(k.wgsl).digest("hex") });
+    wgsl.push({ kernel: k.id, file, sha256: hashWgsl(k.wgsl) });
   }
   const initial = built.initial ? "initial.safetensors" : undefined;
   if (built.initial) await saveCheckpoint(join(dir, initial!), built.initial);

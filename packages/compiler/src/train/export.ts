@@ -2,8 +2,8 @@
 // which are embeddings, LoraConfig's fields from the adapter options), and the merged model:
 // every adapter folded into its layer by core's mergeAdapters, written with Hugging Face names.
 import { adapterKind, evaluate, flatten, HostTensor, layerKind, mergeAdapters, type AdapterOptions } from "@dorafuse/core";
-import { exportMergedModel, type CompiledManifest, type HostTensor as FileTensor, type SafetensorsDType } from "@dorafuse/runtime";
-import { toHostArray } from "../host.js";
+import { exportMergedModel, type CompiledManifest, type HostTensor as FileTensor } from "@dorafuse/runtime";
+import { toFileTensor } from "../host.js";
 import { dotted, keyPaths } from "./program.js";
 
 /** The adapter options trainStep records for export: core's AdaptConfig or AdapterOptions (kind is informational). */
@@ -37,8 +37,6 @@ export function adapterInfo(params: unknown, prefix: string, cfg?: AdapterConfig
   return { prefix: `${prefix}.`, layers, embeddings, config };
 }
 
-const FILE_DTYPE: Record<HostTensor["dtype"], SafetensorsDType> = { f32: "F32", f16: "F16", i32: "I32", u32: "U32", bool: "BOOL" };
-
 /**
  * Folds every adapter of `params` into its layer (in float64, from the float32 values) and
  * writes the result as safetensors with Hugging Face names (`.w` → `.weight`, …).
@@ -47,9 +45,6 @@ export async function writeMergedModel(path: string, params: unknown, cfg: Adapt
   const merged = evaluate((p: never) => mergeAdapters(p, cfg), [params] as never) as unknown;
   const [leaves, def] = flatten(merged, (v): v is HostTensor => v instanceof HostTensor);
   const tensors: Record<string, FileTensor> = {};
-  keyPaths(def).forEach((p, i) => {
-    const h = leaves[i]!;
-    tensors[dotted(p)] = { dtype: FILE_DTYPE[h.dtype], shape: [...h.shape], data: toHostArray(h.dtype, h.data) };
-  });
+  keyPaths(def).forEach((p, i) => (tensors[dotted(p)] = toFileTensor(leaves[i]!)));
   return exportMergedModel(path, tensors, options.prefix !== undefined ? { prefix: options.prefix } : {});
 }

@@ -9,10 +9,10 @@
 // adapters name layers in, so PEFT export can find each layer's factors by name.
 import { readFileSync } from "node:fs";
 import { flatten, graphRef, HostTensor, leafPaths, type TreeDef } from "@dorafuse/core";
-import type { CompiledManifest, HostTensor as FileTensor, ManifestState, ManifestTensor, SafetensorsDType, StateRole } from "@dorafuse/runtime";
+import type { CompiledManifest, HostTensor as FileTensor, ManifestState, ManifestTensor, StateRole } from "@dorafuse/runtime";
 import { lowerCached } from "../cache.js";
 import type { CompileGraphOptions, LoweredGraph } from "../compile-graph.js";
-import { toHostArray } from "../host.js";
+import { toFileTensor } from "../host.js";
 import type { Target } from "../limits.js";
 import { traceCall } from "../trace-call.js";
 
@@ -101,8 +101,6 @@ export function lowerProgram(fn: (...args: never[]) => unknown, specs: readonly 
   return { manifest, lowered, argDefs: t.argDefs };
 }
 
-const FILE_DTYPE: Record<HostTensor["dtype"], SafetensorsDType> = { f32: "F32", f16: "F16", i32: "I32", u32: "U32", bool: "BOOL" };
-
 /** Host trees of the state arguments (in argument order) as checkpoint tensors named like the manifest's state. */
 export function stateTensors(manifest: CompiledManifest, trees: readonly unknown[]): Record<string, FileTensor> {
   const leaves = trees.flatMap((tree) => flatten(tree, (v): v is HostTensor => v instanceof HostTensor)[0]);
@@ -110,7 +108,7 @@ export function stateTensors(manifest: CompiledManifest, trees: readonly unknown
   const out: Record<string, FileTensor> = {};
   saved.forEach((s, i) => {
     const h = leaves[i]!;
-    if (s.role !== "step" && s.role !== "key") out[s.key] = { dtype: FILE_DTYPE[h.dtype], shape: [...h.shape], data: toHostArray(h.dtype, h.data) };
+    if (s.role !== "step" && s.role !== "key") out[s.key] = toFileTensor(h);
   });
   return out;
 }

@@ -20,8 +20,12 @@ import { applyPrimalRewrites } from "./rewrites.js";
  * constant) where the outputs do not depend on it. Nodes only the gradient does not need
  * are dropped by `build`. Registered primal rewrites (autodiff/rewrites.ts) run first.
  */
-export function vjpGraph(source: Graph, wrt: readonly number[]): Graph {
-  const graph = applyPrimalRewrites(source);
+export function vjpGraph(graph: Graph, wrt: readonly number[]): Graph {
+  return vjpOfPrimal(applyPrimalRewrites(graph), wrt);
+}
+
+/** vjpGraph of a graph the primal rewrites have already been applied to (grad's nested graphs). */
+export function vjpOfPrimal(graph: Graph, wrt: readonly number[]): Graph {
   for (const i of wrt) {
     if (!Number.isInteger(i) || i < 0 || i >= graph.inputs.length) {
       throw new TraceError(`vjpGraph: wrt index ${i} is out of range for a graph with ${graph.inputs.length} inputs`);

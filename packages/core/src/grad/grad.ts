@@ -5,7 +5,7 @@
 import { buildGraph } from "../ir/builder.js";
 import type { Graph } from "../ir/node.js";
 import { isFloat } from "../ir/dtype.js";
-import { vjpGraph } from "../autodiff/vjp.js";
+import { vjpOfPrimal } from "../autodiff/vjp.js";
 import { applyPrimalRewrites } from "../autodiff/rewrites.js";
 import { TraceError } from "../errors.js";
 import { type AnyTensor, fill, fmtT } from "../tensor/emit.js";
@@ -127,12 +127,12 @@ export function valueAndGrad<F extends AnyFn, const N extends Argnums = 0, const
     }
     const wrt = selected.flatMap((s, i) => (s && isFloat(leaves[i]!.dtype) ? [i] : []));
     const inputs = nestedArgs(nested, leaves);
-    // the value and aux come from the primal as vjpGraph rewrites it, so they share its forward
-    // nodes (hash-consed) instead of running a second, unrewritten forward beside it
-    const primal = opts.hasAux ? applyPrimalRewrites(nested.graph) : nested.graph;
+    // the value and aux come from the primal as the rewrites leave it, so they share the
+    // gradient's forward nodes (hash-consed) instead of running a second, unrewritten forward
+    const primal = applyPrimalRewrites(nested.graph);
     const lossGraph: Graph = buildGraph([primal.outputs[0]!], primal.inputs);
     const one = fill([], 1, loss.dtype);
-    const res = inlineHere(vjpGraph(lossGraph, wrt), [...inputs, currentContext().own(one)]);
+    const res = inlineHere(vjpOfPrimal(lossGraph, wrt), [...inputs, currentContext().own(one)]);
     const grads: (AnyTensor | null)[] = leaves.map(() => null);
     wrt.forEach((i, k) => (grads[i] = res[1 + k]!));
     const value = opts.hasAux ? unflatten(nested.outTree, inlineHere(primal, inputs)) : res[0];
@@ -170,7 +170,7 @@ export function vjp<A extends readonly unknown[], R>(
     if (cts.length !== outs.length || cts.some((c, i) => c.dtype !== outs[i]!.dtype || c.shape.join() !== outs[i]!.shape.join())) {
       throw new TraceError(`vjp: the cotangent must match the output (${outs.map(fmtT).join(", ")}), found (${cts.map(fmtT).join(", ")})`);
     }
-    back ??= vjpGraph(primal, wrt);
+    back ??= vjpOfPrimal(primal, wrt);
     const ctx = currentContext("vjp");
     const res = inlineHere(back, [...nestedArgs(nested, leaves), ...cts.map((c) => ctx.own(c))]);
     const grads: (AnyTensor | null)[] = leaves.map(() => null);

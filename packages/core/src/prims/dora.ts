@@ -19,7 +19,7 @@ import type { GraphBuilder } from "../ir/builder.js";
 import type { Attrs, Node } from "../ir/node.js";
 import { DTypeError, ShapeError, TraceError } from "../errors.js";
 import { fmtShape, sizeOf } from "../ir/shapes.js";
-import { threefry2x32 } from "../random/threefry.js";
+import { randomBitsReference } from "../random/threefry.js";
 
 export interface DoraAttrs {
   /** s = alpha / r (or alpha / √r). */
@@ -105,9 +105,7 @@ const keyAt = (a: DoraAttrs, base: number) => (a.rate > 0 ? base : -1);
 /** x' = x ⊙ M, M = 1/(1 − rate) where the uniform draw of `key` at the element is ≥ rate, else 0 (ops/random.ts dropout). */
 export function doraDropMask(key: ArrayLike<number> | undefined, count: number, rate: number): Float64Array | undefined {
   if (!(rate > 0) || !key) return undefined;
-  const mask = new Float64Array(count);
-  for (let i = 0; i < count; i++) mask[i] = Math.floor(threefry2x32(key[0]!, key[1]!, i, 0)[0] / 256) * 2 ** -24 >= rate ? 1 / (1 - rate) : 0;
-  return mask;
+  return Float64Array.from(randomBitsReference(key[0]!, key[1]!, count), (bits) => (Math.floor(bits / 256) * 2 ** -24 >= rate ? 1 / (1 - rate) : 0));
 }
 
 /** C (p, q) = X (p, k) · Y (q, k)ᵀ, or X · Y when `yRows` is false. */
