@@ -7,6 +7,7 @@
 // the README).
 import { relative } from "node:path";
 import { parseFlags } from "./config.js";
+import { bitsPerByte } from "./data.js";
 import { ReportError } from "./errors.js";
 import { runFinetune } from "./run.js";
 
@@ -23,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
   console.log("");
   for (const m of record.methods) {
     const r = m.result;
-    console.log(`${r.method.padEnd(5)} ${(r.validationLoss / Math.LN2).toFixed(3)} bits/byte on Moby Dick (base ${(record.base.target / Math.LN2).toFixed(3)}), ${r.trainableParams.toLocaleString("en")} trainable, ${r.stepTimeMs.toFixed(0)} ms/step`);
+    console.log(`${r.method.padEnd(5)} ${bitsPerByte(r.validationLoss).toFixed(3)} bits/byte on Moby Dick (base ${bitsPerByte(record.base.target).toFixed(3)}), ${r.trainableParams.toLocaleString("en")} trainable, ${r.stepTimeMs.toFixed(0)} ms/step`);
   }
   console.log(`\ndone in ${record.seconds.total!.toFixed(0)} s; wrote ${here(paths.root)}/ (results.md, loss.svg, pretrain.svg, analysis.svg, samples.md, checkpoints, adapters, merged models)`);
   for (const p of Object.values(programs)) p.dispose();

@@ -4,7 +4,7 @@
 import { bitsPerByte } from "./data.js";
 import { decompositionScatterSvg, lineChartSvg, type LineSeries } from "./plot.js";
 import { formatAnalysis, type MethodAnalysis } from "./analysis.js";
-import { resultsMarkdown, samplesMarkdown, writeText, type MethodResult, type RunPaths, type Sample } from "./report.js";
+import { markdownTable, resultsMarkdown, samplesMarkdown, writeText, type MethodResult, type RunPaths, type Sample } from "./report.js";
 import type { PhaseResult } from "./train.js";
 import { CATEGORICAL } from "./plot.js";
 
@@ -60,14 +60,11 @@ export function pretrainChart(r: RunRecord): string {
   });
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  return [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 ? ":---" : "---:")).join("|")}|`, ...rows.map((c) => `| ${c.join(" | ")} |`)].join("\n");
-}
-
 export function resultsPage(r: RunRecord): string {
   const head = resultsMarkdown(r.run, r.methods.map((m) => m.result), { machine: r.machine, settings: r.settings });
-  const forgetting = table(
+  const forgetting = markdownTable(
     ["model", "Moby Dick validation (bits/byte)", "State of the Union validation (bits/byte)"],
+    ["l", "r", "r"],
     [
       ["base (pretrained)", fixed(bitsPerByte(r.base.target)), fixed(bitsPerByte(r.base.source))],
       ...r.methods.map((m) => [m.result.method, fixed(bitsPerByte(m.result.validationLoss)), fixed(bitsPerByte(m.sourceValidation))]),

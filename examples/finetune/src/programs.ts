@@ -23,11 +23,6 @@ export interface CompiledEntry {
 
 const MODEL_URL = new URL("./model.ts", import.meta.url);
 
-/** GPU memory a compiled program allocates: the sum of its plan's buffers (its peak, known before it runs). */
-export function planBytes(manifest: Pick<CompiledManifest, "plan">): number {
-  return manifest.plan.buffers.reduce((s, b) => s + b.size, 0);
-}
-
 /** Writes the run's entries module and compiles every entry into `genDir` for `device`'s adapter. */
 export async function compileRun(cfg: RunConfig, genDir: string, options: { device: Device; onEntry?: (e: CompiledEntry) => void }): Promise<CompiledEntry[]> {
   await mkdir(genDir, { recursive: true });

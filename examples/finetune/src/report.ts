@@ -58,7 +58,7 @@ export function formatBytes(bytes: number): string {
 
 const escapeCell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
-function markdownTable(header: readonly string[], align: readonly ("l" | "r")[], rows: readonly (readonly string[])[]): string {
+export function markdownTable(header: readonly string[], align: readonly ("l" | "r")[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.map(escapeCell).join(" | ")} |`;
   return [line(header), `|${align.map((a) => (a === "r" ? "---:" : ":---")).join("|")}|`, ...rows.map(line)].join("\n");
 }

@@ -6,11 +6,11 @@ import { cpus } from "node:os";
 import { loadCheckpoint, createDevice, type CompiledProgram, type Device } from "@dorafuse/runtime";
 import { analyzeDecomposition, checkpointWeights, formatAnalysis, type FlatTensor as AnalysisTensor, type MethodAnalysis } from "./analysis.js";
 import type { RunOptions } from "./config.js";
-import { BatchSampler, evaluationBatches, loadMobyDick, loadSotu, splitCorpus, type Batch, type Split } from "./data.js";
+import { BatchSampler, bitsPerByte, evaluationBatches, loadMobyDick, loadSotu, splitCorpus, type Batch, type Split } from "./data.js";
 import { generateBatch } from "./generate-batch.js";
 import { adapterConfig, EVAL_ENTRY, METHODS, type EntryName, type Method, type RunConfig } from "./model.js";
 import { writeOutputs, type MethodRun, type RunRecord } from "./outputs.js";
-import { compileRun, loadRun, planBytes, type Programs } from "./programs.js";
+import { compileRun, loadRun, type Programs } from "./programs.js";
 import type { ProgressStream } from "./progress.js";
 import { createRunFolder, formatBytes, type RunPaths, type Sample } from "./report.js";
 import { evaluateLoss, runPhase, spreadSteps, warmUp } from "./train.js";
@@ -99,7 +99,7 @@ export async function runFinetune(cfg: RunConfig, o: RunOptions, env: RunEnviron
   log(`run folder ${paths.root}; adapter ${device.adapter.description || device.adapter.device}`);
 
   t = performance.now();
-  await compileRun(cfg, genDir, { device, onEntry: (e) => log(`compiled ${e.entry.padEnd(8)} ${String(e.kernels).padStart(4)} kernels, ${formatBytes(e.peakBytes).padStart(9)} in ${e.seconds.toFixed(1)} s`) });
+  const compiled = await compileRun(cfg, genDir, { device, onEntry: (e) => log(`compiled ${e.entry.padEnd(8)} ${String(e.kernels).padStart(4)} kernels, ${formatBytes(e.peakBytes).padStart(9)} in ${e.seconds.toFixed(1)} s`) });
   lap("compile", t);
   t = performance.now();
   const programs = await loadRun(device, genDir);
@@ -130,7 +130,7 @@ export async function runFinetune(cfg: RunConfig, o: RunOptions, env: RunEnviron
   await writeMerged(basePaths.merged, pretrained, undefined);
   const base = { source: pretrain.validation.at(-1)![1], target: await evaluateLoss(programs.evalBase, val.target, programs.pretrain) };
   lap("pretrain", t);
-  log(`pretrained: validation ${(base.source / Math.LN2).toFixed(3)} bits/byte on the State of the Union, ${(base.target / Math.LN2).toFixed(3)} on Moby Dick`);
+  log(`pretrained: validation ${bitsPerByte(base.source).toFixed(3)} bits/byte on the State of the Union, ${bitsPerByte(base.target).toFixed(3)} on Moby Dick`);
 
   // ---- fine-tuning, one method at a time, on the same batches ----
   const methods: MethodRun[] = [];
@@ -166,7 +166,7 @@ export async function runFinetune(cfg: RunConfig, o: RunOptions, env: RunEnviron
         totalParams: count.total,
         validationLoss: phase.validation.at(-1)![1],
         stepTimeMs: median(phase.stepMs),
-        peakMemoryBytes: planBytes(train.manifest),
+        peakMemoryBytes: compiled.find((e) => e.entry === method)!.peakBytes,
       },
       phase,
       sourceValidation,

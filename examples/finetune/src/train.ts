@@ -4,7 +4,7 @@
 // the warm-up that builds every GPU pipeline before anything is timed.
 import { join } from "node:path";
 import type { CompiledProgram } from "@dorafuse/runtime";
-import type { Batch as DataBatch, BatchSampler } from "./data.js";
+import { bitsPerByte, type Batch as DataBatch, type BatchSampler } from "./data.js";
 import { Progress, type ProgressStream } from "./progress.js";
 import type { EntryName } from "./model.js";
 
@@ -72,7 +72,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     if (step % o.evalEvery === 0 || step === o.steps) {
       const v = await evaluateLoss(o.evaluator, o.validation, o.train);
       result.validation.push([step, v]);
-      bar.log(`${o.label} step ${step}: validation ${v.toFixed(4)} nats/byte (${(v / Math.LN2).toFixed(3)} bits/byte)`);
+      bar.log(`${o.label} step ${step}: validation ${v.toFixed(4)} nats/byte (${bitsPerByte(v).toFixed(3)} bits/byte)`);
     }
     if (o.checkpointSteps.includes(step)) {
       const path = o.checkpointPath(step);

@@ -2,7 +2,8 @@
 // compiled program (`params.blocks.0.attn.q.w`, what checkpoints hold), the nested tree of
 // host tensors core's functions take (adapt, mergeAdapters), and the merged model file with
 // Hugging Face names (`blocks.0.attn.q.weight`).
-import { evaluate, HostTensor, mergeAdapters, type AdaptConfig } from "@dorafuse/core";
+import { HostTensor, type AdaptConfig } from "@dorafuse/core";
+import { writeMergedModel } from "@dorafuse/compiler";
 import { exportMergedModel, readSafetensors, toMergedName, type CompiledProgram, type ShapedArray } from "@dorafuse/runtime";
 import { ReportError } from "./errors.js";
 import { adaptParams, type Params } from "./model.js";
@@ -71,8 +72,8 @@ export async function startFrom(program: CompiledProgram, pretrained: Params, ad
 
 /** Every adapter folded into its layer (float64 on the host), written as safetensors with Hugging Face names. */
 export async function writeMerged(path: string, params: Params, adapter: AdaptConfig | undefined): Promise<void> {
-  const merged = adapter ? evaluate((p: never) => mergeAdapters(p, adapter), [params] as never) : params;
-  await exportMergedModel(path, flatFromTree(merged, ""));
+  if (adapter) await writeMergedModel(path, params, adapter);
+  else await exportMergedModel(path, flatFromTree(params, ""));
 }
 
 /** Loads a merged model file into a program of the plain tree (the sampling forward), by Hugging Face name. */

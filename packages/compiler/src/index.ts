@@ -31,7 +31,7 @@ export { evalStep, prepareEval, EvalStep, type EvalStepOptions, type PreparedEva
 export { trainFunction, evalFunction, type StepContext, type LossOutput, type LossFn, type StepFunction, type TrainFunctionOptions } from "./train/step-fn.js";
 export { lowerProgram, COMPILER_VERSION, type Program, type ProgramOptions } from "./train/program.js";
 export type { BatchInput } from "./train/batch.js";
-export type { AdapterConfig } from "./train/export.js";
+export { writeMergedModel, type AdapterConfig } from "./train/export.js";
 export { compileModule, type CompileModuleOptions, type CompiledModule } from "./aot/compile-module.js";
 export { defineTrainStep, defineEvalStep, aotEntryOf, type TrainEntry, type EvalEntry, type AotEntry } from "./aot/define.js";
 export { emitModule, type EmitOptions } from "./aot/emit.js";
