@@ -5,27 +5,19 @@
 //   dorafuse compile examples/aot/model.ts --entry validate --out examples/aot/gen
 //   dorafuse compile examples/aot/model.ts --entry forward  --out examples/aot/gen
 //
-// The model is written with core's ops and `applyLinear`, which runs a projection of any kind
-// (plain, LoRA, DoRA) by its parameters' keys — the factored DoRA path, with dropout on the
+// The model is core's nn.transformerLM with its `adapters` option, which runs each projection
+// by its parameters' keys (plain, LoRA, DoRA) — the factored DoRA path, with dropout on the
 // adapter input — so the same code trains fully, with LoRA or with DoRA.
 import {
   adamw,
   adapt,
   adapterMask,
-  applyLinear,
   crossEntropy,
-  embedding,
   evaluate,
-  gelu,
-  iota,
-  layerNorm,
-  multiHeadAttention,
   nn,
   randomKey,
   spec,
-  splitKey,
   warmupCosineDecay,
-  type ApplyOptions,
   type Key,
   type Tensor,
 } from "@dorafuse/core";
@@ -45,20 +37,7 @@ export const trainable = adapterMask(params);
 
 /** Logits [batch, seq, vocab]; `key` draws the adapters' dropout (none when evaluating). */
 export function logits(p: Params, ids: Tensor<[number, number], "i32">, key: Key | null): F {
-  const seq = ids.shape[1];
-  const keys = key ? splitKey(key, 6 * p.blocks.length) : [];
-  let next = 0;
-  const run = (): ApplyOptions => (key ? { key: keys[next++]! } : { deterministic: true });
-  const proj = (layer: unknown, x: F): F => applyLinear(layer as never, x as never, adapter, run()) as F;
-  let x = (embedding(p.tokens.table as never, ids as never) as F).add(embedding(p.positions.table as never, iota([seq], 0) as never) as F);
-  for (const b of p.blocks) {
-    const h = layerNorm(x as never, b.ln1.gamma as never, b.ln1.beta as never) as F;
-    const a = multiHeadAttention(proj(b.attn.q, h) as never, proj(b.attn.k, h) as never, proj(b.attn.v, h) as never, lm.heads, { causal: true }) as F;
-    x = x.add(proj(b.attn.o, a));
-    const m = layerNorm(x as never, b.ln2.gamma as never, b.ln2.beta as never) as F;
-    x = x.add(proj(b.mlp.down, gelu(proj(b.mlp.up, m) as never) as F));
-  }
-  return applyLinear(p.head as never, layerNorm(x as never, p.lnf.gamma as never, p.lnf.beta as never) as never, adapter, { deterministic: true }) as F;
+  return nn.transformerLM.apply(p, ids, { heads: lm.heads, adapters: adapter, ...(key ? { key } : { deterministic: true }) }) as F;
 }
 
 export interface Batch {

@@ -2,11 +2,10 @@
 //
 // A byte-level GPT: token and learned position embeddings, `layers` pre-norm blocks (LayerNorm,
 // causal multi-head attention with q/k/v/o projections, a GELU MLP of width 4·dim), a final
-// LayerNorm and an LM head over the 256 byte values. The parameters are nn.transformerLM's
-// tree (`blocks.0.attn.q`, `blocks.0.mlp.up`, … — PEFT's module paths), and every projection
-// runs through core's `applyLinear`, which picks the layer's kind from its keys: a plain
-// linear, LoRA, or DoRA through the factored path the compiler fuses into its DoRA kernels
-// (dropout on the adapter input). So one forward serves pretraining, full fine-tuning, LoRA
+// LayerNorm and an LM head over the 256 byte values: core's nn.transformerLM, whose tree puts
+// layers at PEFT's module paths (`blocks.0.attn.q`, `blocks.0.mlp.up`, …). With its `adapters`
+// option every projection runs by its keys: a plain linear, LoRA, or DoRA through the
+// factored path the compiler fuses into its DoRA kernels (dropout on the adapter input). So one forward serves pretraining, full fine-tuning, LoRA
 // and DoRA.
 //
 // `finetuneEntries(config)` gives the ten entries of a run (see ENTRY_NAMES); a run writes a
@@ -16,22 +15,14 @@
 import {
   adamw,
   adapt,
-  applyLinear,
   adapterMask,
   crossEntropy,
-  embedding,
   evaluate,
-  gelu,
-  iota,
-  layerNorm,
-  multiHeadAttention,
   nn,
   randomKey,
   spec,
-  splitKey,
   warmupCosineDecay,
   type AdaptConfig,
-  type ApplyOptions,
   type Key,
   type Mask,
   type Tensor,
@@ -111,24 +102,10 @@ export function adaptParams(base: Params, cfg: AdaptConfig, seed: number): Param
  * key per projection); null evaluates deterministically.
  */
 export function logits(p: Params, ids: Ids, m: ModelConfig, adapter: AdaptConfig | undefined, key: Key | null): F {
-  const perBlock = 6;
-  const keys = key && adapter?.dropout ? splitKey(key, perBlock * p.blocks.length) : [];
-  let next = 0;
-  const opts = adapter ?? { rank: 1, alpha: 1 };
-  const proj = (layer: Linear, x: F): F => {
-    const run: ApplyOptions = keys.length ? { key: keys[next++]! } : { deterministic: true };
-    return applyLinear(layer as never, x as never, opts, run) as F;
-  };
-  const norm = (ln: { gamma: unknown; beta: unknown }, x: F): F => layerNorm(x as never, ln.gamma as never, ln.beta as never) as F;
-  const seq = ids.shape[1];
-  let x = (embedding(p.tokens.table as never, ids as never) as F).add(embedding(p.positions.table as never, iota([seq], 0) as never) as F);
-  for (const b of p.blocks) {
-    const h = norm(b.ln1, x);
-    const a = multiHeadAttention(proj(b.attn.q, h) as never, proj(b.attn.k, h) as never, proj(b.attn.v, h) as never, m.heads, { causal: true }) as F;
-    x = x.add(proj(b.attn.o, a));
-    x = x.add(proj(b.mlp.down, gelu(proj(b.mlp.up, norm(b.ln2, x)) as never) as F));
-  }
-  return applyLinear(p.head as never, norm(p.lnf, x) as never, opts, { deterministic: true }) as F;
+  // nn.transformerLM runs each adapter on its factored path (fused into the DoRA kernels) and
+  // splits the dropout key per layer; without an adapter every layer is plain
+  const run = adapter ? { adapters: adapter, ...(key && adapter.dropout ? { key } : { deterministic: true }) } : {};
+  return nn.transformerLM.apply(p as never, ids as never, { heads: m.heads, ...run }) as F;
 }
 
 export interface Batch {
