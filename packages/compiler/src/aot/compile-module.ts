@@ -77,7 +77,7 @@ function build(name: string, entry: AotEntry, target: Target, fusion: boolean | 
     target,
     names,
     state,
-    ...Object.fromEntries(Object.entries({ fusion: f, optimize, limits, maxFusedRow, dims }).filter(([, v]) => v !== undefined)),
+    fusion: f, optimize, limits, maxFusedRow, dims,
   });
   const stateArgs = [...new Set(Object.values(state))].sort((a, b) => a - b).map((i) => entry.specs[i]);
   const host = stateArgs.length > 0 && stateArgs.every(allHost);

@@ -43,7 +43,7 @@ export function prepareEval(entry: string, loss: TypedLoss<never, never>, option
     state: { params: 0 },
     roles: { 0: "param" },
     metrics: () => fn.metrics,
-    ...Object.fromEntries(Object.entries({ fusion, optimize, limits, maxFusedRow, dims }).filter(([, v]) => v !== undefined)),
+    fusion, optimize, limits, maxFusedRow, dims,
   });
   const host = !source && allHost(params);
   return { ...program, fn, specs, ...(host ? { initial: { tensors: stateTensors(program.manifest, [params]), step: 0 } } : {}) };

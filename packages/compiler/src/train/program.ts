@@ -57,6 +57,7 @@ export const dotted = (path: readonly (string | number)[]): string => path.join(
 
 export function lowerProgram(fn: (...args: never[]) => unknown, specs: readonly unknown[], o: ProgramOptions): Program {
   const t = traceCall(fn, specs, { ...(o.state ? { state: o.state } : {}), names: o.names, ...(o.dims ? { dims: o.dims } : {}) });
+  // the one place undefined options are dropped, so defaults (and cache keys) are compileGraph's
   const graphOptions = { fusion: o.fusion, optimize: o.optimize, limits: o.limits, maxFusedRow: o.maxFusedRow };
   const defined = Object.fromEntries(Object.entries(graphOptions).filter(([, v]) => v !== undefined)) as GraphOptions;
   const { lowered } = lowerCached(t.graph, { ...defined, target: o.target, state: t.pairs, outputNames: t.outNames });

@@ -99,7 +99,7 @@ export function prepareTrain(entry: string, loss: TypedLoss<never, never>, optim
     roles: { 0: "param", 1: "optimizer", 2: "step", 3: "key" },
     metrics: () => fn.metrics,
     adapter: adapterInfo(options.params, "params", options.adapter),
-    ...Object.fromEntries(Object.entries({ fusion, optimize, limits, maxFusedRow, dims }).filter(([, v]) => v !== undefined)),
+    fusion, optimize, limits, maxFusedRow, dims,
   });
   const initialArgs = host ? [options.params, opt, hostTensor([], [0], "i32"), key] : undefined;
   return {
