@@ -10,6 +10,7 @@ export default defineConfig({
       "@dorafuse/core": src("core"),
       "@dorafuse/compiler": src("compiler"),
       "@dorafuse/runtime": src("runtime"),
+      "@dorafuse/models": src("models"),
     },
   },
   test: {

@@ -26,7 +26,7 @@ function checkNode() {
 /** The install is current when the lock file and every package.json hash to the stamp. */
 function installFingerprint() {
   const files = ["pnpm-lock.yaml", "pnpm-workspace.yaml", "package.json",
-    ...["core", "compiler", "runtime"].map((p) => `packages/${p}/package.json`), "examples/package.json"];
+    ...["core", "compiler", "runtime", "models", "cli"].map((p) => `packages/${p}/package.json`), "examples/package.json"];
   const h = createHash("sha256");
   for (const f of files) if (existsSync(join(root, f))) h.update(f).update(readFileSync(join(root, f)));
   return h.digest("hex");

@@ -33,6 +33,7 @@ export { lowerProgram, COMPILER_VERSION, type Program, type ProgramOptions } fro
 export type { BatchInput } from "./train/batch.js";
 export { writeMergedModel, type AdapterConfig } from "./train/export.js";
 export { compileModule, type CompileModuleOptions, type CompiledModule } from "./aot/compile-module.js";
+export { importModule } from "./aot/load-module.js";
 export { defineTrainStep, defineEvalStep, aotEntryOf, type TrainEntry, type EvalEntry, type AotEntry } from "./aot/define.js";
 export { emitModule, type EmitOptions } from "./aot/emit.js";
 export { configureDora, withDoraConfig, recognizeDora, scheduleDora, doraPass, chooseSchedule, estimate as estimateDora, doraReport, printDoraReport, type DoraConfig, type DoraLayerReport, type ScheduleChoice } from "./dora/index.js";

@@ -8,7 +8,7 @@ import { explain } from "@dorafuse/compiler";
 import { makeGraph } from "../../core/test/support/graph.js";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
-const bin = fileURLToPath(new URL("../bin/dorafuse.mjs", import.meta.url));
+const bin = fileURLToPath(new URL("../../cli/bin/dorafuse.mjs", import.meta.url));
 const fixture = fileURLToPath(new URL("./fixtures/entries.ts", import.meta.url));
 
 describe("explain", () => {

@@ -1,4 +1,4 @@
-// The `dorafuse` command end to end, through packages/compiler/bin/dorafuse.mjs as a user runs
+// The `dorafuse` command end to end, through packages/cli/bin/dorafuse.mjs as a user runs
 // it: `compile` writes a module that loads and trains, `doctor` reports the adapter and its
 // measurements, `explain` shows the kernels of an entry; bad arguments get the usage.
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { shaped, type CompiledEvalStep, type CompiledManifest, type Device } from "@dorafuse/runtime";
-import { useDevice } from "./support/device.js";
+import { useDevice } from "../../compiler/test/support/device.js";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const bin = fileURLToPath(new URL("../bin/dorafuse.mjs", import.meta.url));

@@ -1,13 +1,14 @@
 // The `dorafuse` command line: one table of subcommands, each in its own module under cli/,
 // loaded only when it runs (so `doctor` never pays for the compiler's imports).
-// Adding a subcommand is one line here plus its file.
+// Adding a subcommand is one line here plus its file. The commands are thin layers over
+// library calls a user can make from TypeScript (@dorafuse/compiler, @dorafuse/models).
 
-import type { Command } from "./cli/command.js";
+import type { Command } from "./commands/command.js";
 
 const commands: Record<string, () => Promise<{ default: Command }>> = {
-  doctor: () => import("./cli/doctor.js"),
-  explain: () => import("./cli/explain.js"),
-  compile: () => import("./cli/compile.js"),
+  doctor: () => import("./commands/doctor.js"),
+  explain: () => import("./commands/explain.js"),
+  compile: () => import("./commands/compile.js"),
 };
 
 async function help(): Promise<string> {

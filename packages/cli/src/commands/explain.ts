@@ -3,10 +3,7 @@
 // the graph, the kernels and why each boundary is there, their WGSL, and the totals.
 import { resolve } from "node:path";
 import { createDevice } from "@dorafuse/runtime";
-import { importModule } from "../aot/load-module.js";
-import { entryOf } from "../entry.js";
-import { explain } from "../explain.js";
-import { DEFAULT_TARGET, targetOf } from "../limits.js";
+import { DEFAULT_TARGET, entryOf, explain, importModule, targetOf } from "@dorafuse/compiler";
 import { checkArgs, type Command } from "./command.js";
 
 const usage = `usage: dorafuse explain <file.ts> --entry <name> [--no-fusion] [--no-wgsl] [--no-device]

@@ -2,8 +2,7 @@
 // training step, an evaluation step or a function into a typed module that runs with
 // @dorafuse/runtime alone (see aot/compile-module.ts for what it writes).
 import { relative } from "node:path";
-import { compileModule } from "../aot/compile-module.js";
-import { fmtBytes } from "../report.js";
+import { compileModule, fmtBytes } from "@dorafuse/compiler";
 import { checkArgs, type Command } from "./command.js";
 
 const usage = `usage: dorafuse compile <module.ts> --entry <name> --out <dir> [--no-device] [--no-fusion]
