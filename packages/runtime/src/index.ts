@@ -17,6 +17,7 @@ export { matmulPlan, matmulWgsl, DEFAULT_MATMUL_TILE, type MatmulTile } from "./
 export {
   readSafetensors,
   readSafetensorsHeader,
+  streamSafetensors,
   writeSafetensors,
   parseSafetensors,
   serializeSafetensors,

@@ -120,6 +120,29 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
   }
 }
 
+/**
+ * The header of a file, and its tensors read one at a time in file order: a model of any size
+ * goes through memory one tensor at a time (the caller converts, uploads and drops each).
+ */
+export async function streamSafetensors(path: string): Promise<{ header: SafetensorsHeader; tensors: AsyncGenerator<{ name: string; tensor: HostTensor }> }> {
+  const file = await openForReading(path);
+  let header: SafetensorsHeader;
+  try {
+    header = await readHeaderFrom(file, path);
+  } catch (error) {
+    await file.close();
+    throw error;
+  }
+  async function* tensors() {
+    try {
+      for (const e of byFileOrder(header)) yield { name: e.name, tensor: tensorOf(e, await readExactly(file, e.fileStart, e.fileEnd - e.fileStart, path)) };
+    } finally {
+      await file.close();
+    }
+  }
+  return { header, tensors: tensors() };
+}
+
 /** Named tensors, as a Map or a plain record. */
 export type TensorsIn = Map<string, HostTensor> | Record<string, HostTensor>;
 

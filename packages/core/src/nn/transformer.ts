@@ -31,14 +31,26 @@ export interface AdapterRun {
   readonly deterministic?: boolean;
 }
 
-/** x through a linear layer of any kind (plain, LoRA, DoRA), with the key meant for it. */
-function project<T>(l: LinearParams<Dim, Dim, FloatDType>, x: T, run: AdapterRun, key: Key | undefined): AnyTensor {
-  if (!run.adapters) return linear.apply(l as never, x as never) as AnyTensor;
-  return applyLinear(l as never, x as never, run.adapters, key ? { key } : { deterministic: run.deterministic ?? false }) as AnyTensor;
+/**
+ * x through a linear layer of any kind (plain, LoRA, DoRA), with the key meant for it. A base
+ * stored in another float dtype than x (frozen f16 weights under f32 activations) is cast to
+ * x's dtype as it is read, so the matmul stages f16 and accumulates in f32.
+ */
+export function project<T>(l: LinearParams<Dim, Dim, FloatDType>, x: T, run: AdapterRun, key?: Key): AnyTensor {
+  const layer = asDType(l, T(x).dtype);
+  if (!run.adapters) return linear.apply(layer as never, x as never) as AnyTensor;
+  return applyLinear(layer as never, x as never, run.adapters, key ? { key } : { deterministic: run.deterministic ?? false }) as AnyTensor;
+}
+
+/** The layer with its base weight and bias in dtype `d` (the adapter's own leaves are always f32). */
+function asDType(l: LinearParams<Dim, Dim, FloatDType>, d: string): LinearParams<Dim, Dim, FloatDType> {
+  const cast = (v: unknown) => (T(v).dtype === d ? v : T(v).cast(d as FloatDType));
+  if (T(l.w).dtype === d && (!l.b || T(l.b).dtype === d)) return l;
+  return { ...l, w: cast(l.w), ...(l.b ? { b: cast(l.b) } : {}) } as never;
 }
 
 /** `n` keys for the sub-layers of a layer (undefined when no dropout is drawn). */
-function keysFor(run: AdapterRun, n: number): (Key | undefined)[] {
+export function keysFor(run: AdapterRun, n: number): (Key | undefined)[] {
   return run.adapters && run.key ? splitKey(run.key, n) : new Array<undefined>(n).fill(undefined);
 }
 
