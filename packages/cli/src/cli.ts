@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   doctor: () => import("./commands/doctor.js"),
   explain: () => import("./commands/explain.js"),
   compile: () => import("./commands/compile.js"),
+  generate: () => import("./commands/generate.js"),
 };
 
 async function help(): Promise<string> {
