@@ -13,3 +13,4 @@ export { loadTokenizer, byteTokenizer, TokenizerError, type Tokenizer } from "./
 export { attachAdapter, type AttachedAdapter } from "./adapter.js";
 export { Generator, mergeOnDevice, type GeneratorOptions, type GenerateOptions, type Generation } from "./generate.js";
 export { sampleToken, seededRandom, argmax, type SamplingOptions } from "./sample.js";
+export { saveModel, f32ToBf16, COMPANION_FILES, type SaveOptions, type FileDType } from "./save.js";

@@ -169,7 +169,8 @@ function toFloat32(dtype: SafetensorsDType, data: SafetensorsArray): Float32Arra
   return bf16ToF32(data as Uint16Array);
 }
 
-function transpose2d(x: Float32Array, rows: number, cols: number): Float32Array {
+/** A row-major [rows, cols] matrix as [cols, rows]. */
+export function transpose2d(x: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = x[r * cols + c]!;
   return out;
