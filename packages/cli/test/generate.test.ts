@@ -3,16 +3,15 @@
 // reference, argmax token by token), with and without a tokenizer, unmerged and merged PEFT
 // adapters agree, and every mistake is one line on stderr with exit code 2.
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { exportPeftAdapter } from "@dorafuse/runtime";
 import { gpt2Config, llamaConfig, randomGpt2Weights, randomLlamaWeights, writeHfFolder, type Weights } from "../../models/test/support/hf-checkpoint.js";
 import { gpt2Logits, llamaLogits } from "../../models/test/support/hf-reference.js";
 import { writeGpt2Tokenizer } from "../../models/test/support/gpt2-tokenizer.js";
 import { Rng } from "../../core/test/support/random.js";
+import { useTempDirs } from "../../models/test/support/temp.js";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const bin = fileURLToPath(new URL("../bin/dorafuse.mjs", import.meta.url));
@@ -39,13 +38,7 @@ function greedy(logits: (ids: number[]) => Float64Array, vocab: number, prompt: 
   return ids.slice(prompt.length);
 }
 
-const dirs: string[] = [];
-afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
-const tempDir = async () => {
-  const d = await mkdtemp(join(tmpdir(), "dorafuse-gen-"));
-  dirs.push(d);
-  return d;
-};
+const tempDir = useTempDirs();
 
 /** A DoRA adapter on q_proj and v_proj of every layer, and the weights with it merged in (PEFT's formula). */
 function doraAdapter(config: Record<string, unknown>, weights: Weights, rng: Rng): { tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }>; merged: Weights } {

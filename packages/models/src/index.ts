@@ -14,3 +14,6 @@ export { attachAdapter, type AttachedAdapter } from "./adapter.js";
 export { Generator, mergeOnDevice, type GeneratorOptions, type GenerateOptions, type Generation } from "./generate.js";
 export { sampleToken, seededRandom, argmax, type SamplingOptions } from "./sample.js";
 export { saveModel, f32ToBf16, COMPANION_FILES, type SaveOptions, type FileDType } from "./save.js";
+export { trainTokenizer, byteCharacters, type TrainTokenizerOptions } from "./train-tokenizer.js";
+export { readDocuments, packDocuments, splitTokens, trainingBatch, evaluationBatches, checkWindows, type Windows } from "./data.js";
+export { languageModelLoss, type LmBatch } from "./lm.js";

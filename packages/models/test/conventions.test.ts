@@ -1,22 +1,14 @@
 // The conventions that are easy to get wrong, each pinned against a computation written here:
 // rotate_half RoPE (halves, not interleaved pairs), the grouped-query head mapping
 // (⌊h / G⌋, not h mod kvHeads), Conv1D's [in, out] storage, tied heads, BF16 widening.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { hostTensor, run, spec, trace, type HostTensor, type Tensor } from "@dorafuse/core";
 import { applyRope, bf16ToF32, causalAttention, loadHostModel, ropeTables } from "../src/index.js";
 import { bf16Bits, gpt2Config, llamaConfig, randomGpt2Weights, randomLlamaWeights, writeHfFolder } from "./support/hf-checkpoint.js";
 import { relErr, withSeed, type Rng } from "./support/gpu.js";
+import { useTempDirs } from "./support/temp.js";
 
-const dirs: string[] = [];
-afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
-const tempDir = async () => {
-  const d = await mkdtemp(join(tmpdir(), "dorafuse-conv-"));
-  dirs.push(d);
-  return d;
-};
+const tempDir = useTempDirs();
 
 const randoms = (rng: Rng, n: number) => Float64Array.from({ length: n }, () => rng.uniform(-1, 1));
 /** Evaluates `fn` on host tensors in the float64 interpreter. */

@@ -1,18 +1,16 @@
 // Bad model folders: each is refused before anything reaches the GPU, with a message naming
 // the file, the tensor and what was expected.
-import { mkdtemp, readFile, rm, truncate, unlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, truncate, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadHostModel, ModelError } from "../src/index.js";
 import { gpt2Config, llamaConfig, randomGpt2Weights, randomLlamaWeights, shardFileName, writeHfFolder, type Weights } from "./support/hf-checkpoint.js";
+import { useTempDirs } from "./support/temp.js";
 
-const dirs: string[] = [];
-afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+const tempDir = useTempDirs();
 
 async function llamaFolder(opts: { shards?: number; config?: Record<string, unknown>; edit?: (w: Weights) => void } = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "dorafuse-bad-"));
-  dirs.push(dir);
+  const dir = await tempDir();
   const config = opts.config ?? llamaConfig();
   const weights = randomLlamaWeights(llamaConfig(), { seed: 3, dtype: "F32" });
   opts.edit?.(weights);
@@ -81,8 +79,7 @@ describe("a bad model folder is refused by name", () => {
   });
 
   it("GPT-2 weights under a Llama config are refused, not half-loaded", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "dorafuse-bad-"));
-    dirs.push(dir);
+    const dir = await tempDir();
     await writeHfFolder(dir, llamaConfig(), randomGpt2Weights(gpt2Config(), { seed: 1, dtype: "F32" }), { dtype: "F32" });
     await refused(dir, /unexpected tensor "transformer\./);
   });

@@ -2,21 +2,15 @@
 // same names, shapes, dtypes and bytes (Conv1D back in [in, out]), a config.json that reads
 // back to the same config, and the tokenizer files beside it.
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readSafetensors } from "@dorafuse/runtime";
 import { f32ToBf16, loadHostModel, readModelConfig, saveModel } from "../src/index.js";
 import { bf16Bits, gpt2Config, llamaConfig, randomGpt2Weights, randomLlamaWeights, writeHfFolder } from "./support/hf-checkpoint.js";
+import { useTempDirs } from "./support/temp.js";
 
-const dirs: string[] = [];
-afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
-const tempDir = async () => {
-  const d = await mkdtemp(join(tmpdir(), "dorafuse-save-"));
-  dirs.push(d);
-  return d;
-};
+const tempDir = useTempDirs();
 
 async function sameTensors(a: string, b: string, rename: (n: string) => string = (n) => n): Promise<void> {
   const [x, y] = [await readSafetensors(a), await readSafetensors(b)];

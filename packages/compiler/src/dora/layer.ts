@@ -26,7 +26,9 @@ export function readers(ctx: CustomBodyContext, names: readonly (string | undefi
     if (!name) return;
     const t = ctx.node.inputs[k]!;
     const type = t.dtype === "u32" ? "u32" : "f32";
-    ctx.fn(`in_${name}`, `fn in_${name}(i: u32) -> ${type} {\n  return ${ctx.input(k, "i")};\n}`);
+    // an f16 input (a frozen W) is read as f32
+    const value = t.dtype === "f16" ? `f32(${ctx.input(k, "i")})` : ctx.input(k, "i");
+    ctx.fn(`in_${name}`, `fn in_${name}(i: u32) -> ${type} {\n  return ${value};\n}`);
   });
   ctx.fn("put", `fn put(i: u32, v: f32) {\n  ${ctx.output("i", "v")}\n}`);
 }

@@ -47,7 +47,10 @@ export function withDoraConfig<T>(c: Partial<DoraConfig>, fn: () => T): T {
 /** The doraLinear node for a layer found at `n` (reshaped to n's shape when x has other leading axes). */
 function emitMatch(b: GraphBuilder, m: DoraMatch, n: Node): Node {
   const attrs: DoraAttrs & Attrs = { scale: m.scale, eps: m.eps, clamp: m.clamp, rate: m.drop?.rate ?? 0, detach: m.detach, bias: !!m.bias, schedule: config.schedule };
-  const inputs = [m.x, m.W, m.A, m.B, m.m, ...(m.bias ? [m.bias] : []), ...(m.drop ? [m.drop.key] : [])];
+  // a base stored in f16 and cast to f32 where it is used: the layer reads the f16 tensor
+  // itself (its kernels convert as they load), so no f32 copy of W is ever made
+  const W = m.W.op === "cast" && m.W.inputs[0]!.dtype === "f16" ? m.W.inputs[0]! : m.W;
+  const inputs = [m.x, W, m.A, m.B, m.m, ...(m.bias ? [m.bias] : []), ...(m.drop ? [m.drop.key] : [])];
   const y = b.emit("doraLinear", inputs, attrs, n.site);
   return y.shape.join() === n.shape.join() ? y : b.emit("reshape", [y], { shape: [...n.shape] }, n.site);
 }

@@ -33,6 +33,22 @@ interface Range extends BufferRange {
 
 const describe = (n: Node) => `%${n.id} ${n.dtype}[${n.shape}]`;
 
+/**
+ * The ranges of one buffer as few packed bindings as the binding size allows: in offset
+ * order, each binding spans as many consecutive ranges as fit in `maxBytes` (a big arena
+ * holds the tensors of one kernel far apart).
+ */
+function windowsOf(members: readonly Range[], maxBytes: number): Range[][] {
+  const sorted = [...members].sort((a, b) => a.offset - b.offset);
+  const out: Range[][] = [];
+  for (const r of sorted) {
+    const last = out.at(-1);
+    if (last && r.offset + r.size - last[0]!.offset <= maxBytes) last.push(r);
+    else out.push([r]);
+  }
+  return out;
+}
+
 export function layoutBindings(group: KernelGroup, homes: ReadonlyMap<Node, BufferRange>, writtenBuffers: ReadonlySet<number>, limits: KernelLimits): BindingLayout {
   const ranges: Range[] = [];
   const outputs = new Set(group.outputs);
@@ -66,7 +82,7 @@ export function layoutBindings(group: KernelGroup, homes: ReadonlyMap<Node, Buff
       throw new CompileError(`kernel k${group.id} would have to pack f16 tensors into a shared u32 binding (${members.flatMap((r) => r.tensors).filter((t) => t.dtype === "f16").map(describe).join(", ")}); raise maxStorageBuffersPerShaderStage`, "plan/bindings");
     }
     for (const g of gs) groups.splice(groups.indexOf(g), 1);
-    groups.push(members);
+    groups.push(...windowsOf(members, limits.maxStorageBufferBindingSize));
     packed.push(buffer);
   }
 

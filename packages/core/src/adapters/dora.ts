@@ -55,9 +55,13 @@ export function doraDelta(g: Wide, base: Wide, lora: Wide, s: number): Wide {
   return g.sub(1).mul(base).add(g.mul(lora.mul(s)));
 }
 
-/** m's initial value: the guarded row norms of W, so a fresh adapter has g = 1 exactly. */
+/**
+ * m's initial value: the guarded row norms of W, so a fresh adapter has g = 1 exactly. In f32
+ * whatever W's dtype: adapters train in f32 over a base that may be stored in f16.
+ */
 export function initialMagnitude(w: Wide): Wide {
-  return guardedNorm(w.square().sum(1));
+  const w32 = w.dtype === "f32" ? w : wide(w.cast("f32"));
+  return guardedNorm(w32.square().sum(1));
 }
 
 export const doraLinear = {

@@ -68,10 +68,14 @@ export function doraLayout(n: number, inDim: number, out: number, rank: number, 
 
 const fmt = (t: TypeInfo): string => `${t.dtype}${fmtShape(t.shape)}`;
 
-/** Checks x [..., in], W [out, in], A [r, in], B [out, r] (and m, bias [out]); returns the layout. */
+/**
+ * Checks x [..., in], W [out, in], A [r, in], B [out, r] (and m, bias [out]); returns the layout.
+ * W may be stored in f16 (a frozen base): the layer reads it as f32, everything else is f32.
+ */
 function layerOf(op: string, xs: readonly TypeInfo[], a: DoraAttrs, mAt?: number): DoraLayout {
   const [x, w, A, B] = xs as [TypeInfo, TypeInfo, TypeInfo, TypeInfo];
-  for (const t of [x, w, A, B]) if (t.dtype !== "f32") throw new DTypeError(`${op}: expects f32 tensors, found ${fmt(t)}`, op);
+  for (const t of [x, A, B]) if (t.dtype !== "f32") throw new DTypeError(`${op}: expects f32 tensors, found ${fmt(t)}`, op);
+  if (w.dtype !== "f32" && w.dtype !== "f16") throw new DTypeError(`${op}: expects W in f32 or f16, found ${fmt(w)}`, op);
   const bad = (what: string) => new ShapeError(`${op}: ${what}: x ${fmt(x)}, W ${fmt(w)}, A ${fmt(A)}, B ${fmt(B)}`, op);
   if (w.shape.length !== 2 || x.shape.length < 1) throw bad("W must be [out, in] and x [..., in]");
   const [out, inDim] = w.shape as [number, number];
@@ -326,10 +330,11 @@ function weightGrad(b: GraphBuilder, a: DoraAttrs, L: DoraLayout, t: Record<"x" 
     : b.emit("add", [b.emit("matmul", [tr(t.gy), x]), b.emit("matmul", [tr(b.emit("mul", [t.gy, b.emit("sub", [gRows, cst(b, 1, [N, out])])])), xd])]);
   if (!a.detach) {
     const c = bc(b, b.emit("reshape", [sl(b, t.rows, L.rows.c, out, [out])], { shape: [out, 1] }), [out, inDim]);
-    const v = b.emit("add", [t.W, b.emit("mul", [b.emit("matmul", [t.B, t.A]), cst(b, a.scale, [out, inDim])])]);
+    const w = t.W.dtype === "f32" ? t.W : b.emit("cast", [t.W], { dtype: "f32" });
+    const v = b.emit("add", [w, b.emit("mul", [b.emit("matmul", [t.B, t.A]), cst(b, a.scale, [out, inDim])])]);
     dw = b.emit("add", [dw, b.emit("mul", [c, v])]);
   }
-  return dw;
+  return t.W.dtype === "f32" ? dw : b.emit("cast", [dw], { dtype: t.W.dtype });
 }
 
 const noVjp = (op: string) => () => {

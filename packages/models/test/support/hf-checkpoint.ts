@@ -6,6 +6,7 @@
 
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Rng } from "../../../core/test/support/random.js";
 import { f16ToF32, f32ToF16, writeSafetensors, type HostTensor } from "@dorafuse/runtime";
 
 /** A tensor as a test holds it: float64 values (row-major), its torch shape. */
@@ -261,24 +262,10 @@ function llamaDims(config: Record<string, unknown>) {
 
 // ---------------------------------------------------------------- random weights
 
-/** mulberry32 for uniforms, Box–Muller for normals: small, seeded, the same on every platform. */
-function seeded(seed: number) {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return { uniform, normal };
-}
-
 /** Adds tensors in state_dict order; the spreads keep logits of a tiny model well apart (std ≈ 1–3). */
 function drawer(seed: number, dtype: FileDType) {
   const weights: Weights = new Map();
-  const rng = seeded(seed);
+  const rng = new Rng(seed);
   const add = (name: string, shape: number[], value: () => number) => {
     const count = shape.reduce((a, b) => a * b, 1);
     weights.set(name, { shape, data: Float64Array.from({ length: count }, () => roundTo(dtype, value())) });
@@ -288,7 +275,7 @@ function drawer(seed: number, dtype: FileDType) {
     normal: (name: string, shape: number[], std: number) => add(name, shape, () => std * rng.normal()),
     matrix: (name: string, shape: number[]) => add(name, shape, () => 0.2 * rng.normal()),
     bias: (name: string, n: number) => add(name, [n], () => 0.1 * rng.normal()),
-    scale: (name: string, n: number) => add(name, [n], () => 0.8 + 0.4 * rng.uniform()),
+    scale: (name: string, n: number) => add(name, [n], () => 0.8 + 0.4 * rng.next()),
   };
 }
 
