@@ -3,9 +3,9 @@
 // adapters' run options. A folder made for another base — a module the model lacks, factors
 // that do not fit the layer — is refused by name.
 import type { AdapterOptions } from "@dorafuse/core";
-import { f16ToF32, importPeftAdapter, type HostTensor as FileTensor, type PeftAdapter } from "@dorafuse/runtime";
+import { importPeftAdapter, type PeftAdapter } from "@dorafuse/runtime";
 import { ModelError } from "./errors.js";
-import { bf16ToF32 } from "./weights.js";
+import { toFloat32 } from "./weights.js";
 
 export interface AttachedAdapter<L> {
   /** The tree with loraA, loraB (and m) on every adapted layer. */
@@ -13,14 +13,6 @@ export interface AttachedAdapter<L> {
   readonly options: AdapterOptions;
   readonly adapter: PeftAdapter;
   readonly leaves: readonly L[];
-}
-
-/** f32 values of an adapter tensor from the file. */
-export function adapterValues(t: FileTensor): Float32Array {
-  if (t.dtype === "F32") return t.data as Float32Array;
-  if (t.dtype === "F16") return f16ToF32(t.data as Uint16Array);
-  if (t.dtype === "BF16") return bf16ToF32(t.data as Uint16Array);
-  return Float32Array.from(t.data as ArrayLike<number>);
 }
 
 /** Reads `dir` and attaches it to `params`; `leaf` turns each tensor into what the tree holds. */
@@ -47,7 +39,7 @@ export async function attachAdapter<L>(dir: string, params: unknown, leaf: (name
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw new ModelError(`${dir}: ${layer.path}.${name} is [${t.shape.join(", ")}], but the model's ${layer.path} (out ${out}, in ${inDim}) needs [${shape.join(", ")}] (an adapter for another base?)`);
       }
-      const value = leaf(`${layer.path}.${name}`, shape, adapterValues(t));
+      const value = leaf(`${layer.path}.${name}`, shape, toFloat32(t.dtype, t.data));
       leaves.push(value);
       node[name] = value;
     }

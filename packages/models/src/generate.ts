@@ -151,36 +151,12 @@ const scalarI32 = (v: number): HostTensor => hostTensor([], [v], "i32");
 
 /**
  * The parameters with every adapter folded into its layer (W' = W + s·B·A, or DoRA's
- * g ⊙ (W + s·B·A)), computed on the GPU in f32 and stored back in each weight's own dtype.
+ * g ⊙ (W + s·B·A)), computed on the GPU in f32 and stored back in each weight's own dtype
+ * (core's merge does both).
  */
 export async function mergeOnDevice(params: unknown, options: AdapterOptions, device: Device): Promise<unknown> {
-  const merge = (p: unknown) => castBack(mergeAdapters(asF32Bases(p) as never, options), p);
-  const merged = await compile(merge as never, [params], { device });
+  const merged = await compile(((p: unknown) => mergeAdapters(p as never, options)) as never, [params], { device });
   const out = await merged(params);
   merged.dispose();
   return out;
-}
-
-type Tree = Record<string, unknown>;
-const isTree = (v: unknown): v is Tree => !!v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
-
-/** Adapted layers' base weights as f32 (an f16 base merges in f32). */
-function asF32Bases(p: unknown): unknown {
-  if (Array.isArray(p)) return p.map(asF32Bases);
-  if (!isTree(p)) return p;
-  if ("loraA" in p) return { ...p, w: (p.w as { cast(d: string): unknown; dtype: string }).dtype === "f32" ? p.w : (p.w as { cast(d: string): unknown }).cast("f32") };
-  return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, asF32Bases(v)]));
-}
-
-/** Merged weights back in the dtype of the original weights. */
-function castBack(merged: unknown, original: unknown): unknown {
-  if (Array.isArray(merged)) return merged.map((m, i) => castBack(m, (original as unknown[])[i]));
-  if (!isTree(merged)) return merged;
-  const o = original as Tree;
-  if ("loraA" in o) {
-    const w = merged.w as { dtype: string; cast(d: string): unknown };
-    const d = (o.w as { dtype: string }).dtype;
-    return { ...merged, w: w.dtype === d ? w : w.cast(d) };
-  }
-  return Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, castBack(v, o[k])]));
 }

@@ -8,12 +8,12 @@ export { gpt2, type Gpt2Config, type Gpt2Params, type Gpt2BlockParams } from "./
 export { ropeTables, inverseFrequencies, applyRope, type RopeScaling } from "./families/rope.js";
 export { causalAttention, writeCache } from "./families/attention.js";
 export { FAMILIES, familyOf, readModelConfig, loadModel, loadHostModel, type LoadedModel, type LoadOptions } from "./model.js";
-export { loadWeights, expectedLeaves, bf16ToF32, type WeightDType, type WeightsReport, type LoadedTensor } from "./weights.js";
+export { loadWeights, expectedLeaves, type WeightDType, type WeightsReport, type LoadedTensor } from "./weights.js";
 export { loadTokenizer, byteTokenizer, TokenizerError, type Tokenizer } from "./tokenizer.js";
 export { attachAdapter, type AttachedAdapter } from "./adapter.js";
 export { Generator, mergeOnDevice, type GeneratorOptions, type GenerateOptions, type Generation } from "./generate.js";
 export { sampleToken, seededRandom, argmax, type SamplingOptions } from "./sample.js";
-export { saveModel, f32ToBf16, COMPANION_FILES, type SaveOptions, type FileDType } from "./save.js";
+export { saveModel, COMPANION_FILES, type SaveOptions, type FileDType } from "./save.js";
 export { trainTokenizer, byteCharacters, type TrainTokenizerOptions } from "./train-tokenizer.js";
 export { readDocuments, packDocuments, splitTokens, trainingBatch, evaluationBatches, checkWindows, type Windows } from "./data.js";
 export { languageModelLoss, type LmBatch } from "./lm.js";

@@ -8,7 +8,7 @@ import { copyFile, mkdir, rename } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HostTensor } from "@dorafuse/core";
-import { f16ToF32, f32ToF16, toMergedName, writeFileAtomically, writeSafetensors, type HostTensor as FileTensor, type Tensor as GpuTensor } from "@dorafuse/runtime";
+import { f16ToF32, f32ToBf16, f32ToF16, toMergedName, writeFileAtomically, writeSafetensors, type HostTensor as FileTensor, type Tensor as GpuTensor } from "@dorafuse/runtime";
 import type { BaseConfig, Family } from "./families/family.js";
 import { leavesOf, transpose2d } from "./weights.js";
 
@@ -32,17 +32,6 @@ async function valuesOf(leaf: unknown): Promise<Float32Array> {
   const t = leaf as GpuTensor;
   const data = await t.read();
   return t.dtype === "f16" ? f16ToF32(data as Uint16Array) : Float32Array.from(data as Float32Array);
-}
-
-/** bfloat16 bits, rounded to nearest even from f32. */
-export function f32ToBf16(x: Float32Array): Uint16Array {
-  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const out = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const b = bits[i]!;
-    out[i] = (b & 0x7f800000) === 0x7f800000 && b & 0x7fffff ? (b >>> 16) | 0x40 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-  }
-  return out;
 }
 
 function encode(values: Float32Array, shape: number[], dtype: FileDType): FileTensor {

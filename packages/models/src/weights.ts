@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spec, trace, type TensorSpec } from "@dorafuse/core";
-import { f16ToF32, f32ToF16, readSafetensorsHeader, streamSafetensors, toMergedName, type HeaderEntry, type SafetensorsArray, type SafetensorsDType } from "@dorafuse/runtime";
+import { bf16ToF32, f16ToF32, f32ToF16, readSafetensorsHeader, streamSafetensors, toMergedName, type HeaderEntry, type SafetensorsArray, type SafetensorsDType } from "@dorafuse/runtime";
 import { ModelError } from "./errors.js";
 import type { BaseConfig, Family } from "./families/family.js";
 
@@ -156,17 +156,12 @@ function checkEntry(e: HeaderEntry, want: Planned, path: string): void {
   }
 }
 
-/** BF16 is the upper half of an f32: widening is exact. */
-export function bf16ToF32(bits: Uint16Array): Float32Array {
-  const out = new Uint32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = bits[i]! << 16;
-  return new Float32Array(out.buffer);
-}
-
-function toFloat32(dtype: SafetensorsDType, data: SafetensorsArray): Float32Array {
+/** f32 values of a float tensor from a file (F32 as is, F16 and BF16 widened). */
+export function toFloat32(dtype: SafetensorsDType, data: SafetensorsArray): Float32Array {
   if (dtype === "F32") return data as Float32Array;
   if (dtype === "F16") return f16ToF32(data as Uint16Array);
-  return bf16ToF32(data as Uint16Array);
+  if (dtype === "BF16") return bf16ToF32(data as Uint16Array);
+  return Float32Array.from(data as ArrayLike<number>);
 }
 
 /** A row-major [rows, cols] matrix as [cols, rows]. */

@@ -3,7 +3,8 @@
 // (⌊h / G⌋, not h mod kvHeads), Conv1D's [in, out] storage, tied heads, BF16 widening.
 import { describe, expect, it } from "vitest";
 import { hostTensor, run, spec, trace, type HostTensor, type Tensor } from "@dorafuse/core";
-import { applyRope, bf16ToF32, causalAttention, loadHostModel, ropeTables } from "../src/index.js";
+import { bf16ToF32 } from "@dorafuse/runtime";
+import { applyRope, causalAttention, loadHostModel, ropeTables } from "../src/index.js";
 import { bf16Bits, gpt2Config, llamaConfig, randomGpt2Weights, randomLlamaWeights, writeHfFolder } from "./support/hf-checkpoint.js";
 import { relErr, withSeed, type Rng } from "./support/gpu.js";
 import { useTempDirs } from "./support/temp.js";

@@ -5,8 +5,8 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { readSafetensors } from "@dorafuse/runtime";
-import { f32ToBf16, loadHostModel, readModelConfig, saveModel } from "../src/index.js";
+import { f32ToBf16, readSafetensors } from "@dorafuse/runtime";
+import { loadHostModel, readModelConfig, saveModel } from "../src/index.js";
 import { bf16Bits, gpt2Config, llamaConfig, randomGpt2Weights, randomLlamaWeights, writeHfFolder } from "./support/hf-checkpoint.js";
 import { useTempDirs } from "./support/temp.js";
 

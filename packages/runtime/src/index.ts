@@ -6,7 +6,7 @@ export { type MemoryStats } from "./buffers.js";
 export { BufferPool, bucketSize } from "./pool.js";
 export { PipelineCache, hashWgsl, type PipelineCacheStats } from "./pipelines.js";
 export { Tensor, upload, allocateTensor, type UploadOptions } from "./tensor.js";
-export { PLAN_DTYPES, gpuByteSize, elementCount, f32ToF16, f16ToF32, type HostArray, type HostArrayOf } from "./dtypes.js";
+export { PLAN_DTYPES, gpuByteSize, elementCount, f32ToF16, f16ToF32, bf16ToF32, f32ToBf16, type HostArray, type HostArrayOf } from "./dtypes.js";
 export { reflectWgsl, type Reflection, type DeclaredBinding, type DeclaredEntryPoint } from "./reflect.js";
 export { validatePlan } from "./validate.js";
 export { Executable, loadPlan, run, type RunOptions, type RunResult, type TensorInput } from "./executable.js";

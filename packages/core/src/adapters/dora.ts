@@ -14,7 +14,7 @@ import { type Key, splitKey } from "../ops/random.js";
 import { stopGradient } from "../grad/custom.js";
 import { linear, type LinearParams } from "../nn/layers.js";
 import { type AdapterOptions, type ApplyOptions, DORA_NORM_EPS, adapterInput, adapterScale, checkOptions, AdapterError } from "./config.js";
-import { type AdapterLinearConfig, type LoraParams, type Wide, initFactors, layerDims, wide } from "./lora.js";
+import { type AdapterLinearConfig, type LoraParams, type Wide, asF32, inDType, initFactors, layerDims, wide } from "./lora.js";
 
 export interface DoraParams<I extends Dim = Dim, O extends Dim = Dim, R extends Dim = Dim, D extends FloatDType = "f32"> extends LoraParams<I, O, R, D> {
   /** Magnitude m: (out,), PEFT `lora_magnitude_vector`. */
@@ -60,8 +60,7 @@ export function doraDelta(g: Wide, base: Wide, lora: Wide, s: number): Wide {
  * whatever W's dtype: adapters train in f32 over a base that may be stored in f16.
  */
 export function initialMagnitude(w: Wide): Wide {
-  const w32 = w.dtype === "f32" ? w : wide(w.cast("f32"));
-  return guardedNorm(w32.square().sum(1));
+  return guardedNorm(asF32(w).square().sum(1));
 }
 
 export const doraLinear = {
@@ -113,9 +112,9 @@ export function checkMagnitude(where: string, m: { shape: readonly number[] }, r
 export function mergeDora<I extends Dim, O extends Dim, R extends Dim, D extends FloatDType>(p: DoraParams<I, O, R, D>, opts: AdapterOptions): LinearParams<I, O, D> {
   const [out] = layerDims("mergeDora", p as never, opts);
   checkMagnitude("mergeDora", p.m, out);
-  const [w, a, b] = [wide(p.w), wide(p.loraA), wide(p.loraB)];
+  const [w, a, b] = [asF32(p.w), wide(p.loraA), wide(p.loraB)];
   const g = linearScale(w, a, b, wide(p.m), opts);
-  const merged = w.add(b.matmul(a).mul(adapterScale(opts))).mul(g.expandDims(1));
+  const merged = inDType(w.add(b.matmul(a).mul(adapterScale(opts))).mul(g.expandDims(1)), p.w);
   return (p.b ? { w: merged, b: p.b } : { w: merged }) as never;
 }
 

@@ -14,6 +14,12 @@ import { type AdapterOptions, type ApplyOptions, adapterInput, adapterScale, che
 export type Wide = Tensor<Dim[], "f32">;
 export const wide = (x: unknown): Wide => x as Wide;
 
+/** A base weight as f32: adapters train and merge in f32 over a base that may be stored in f16. */
+export const asF32 = (x: unknown): Wide => (wide(x).dtype === "f32" ? wide(x) : wide(wide(x).cast("f32")));
+
+/** A merged weight back in the dtype its base was stored in. */
+export const inDType = (x: Wide, like: unknown): Wide => (wide(like).dtype === x.dtype ? x : wide(x.cast(wide(like).dtype as FloatDType)));
+
 export interface LoraParams<I extends Dim = Dim, O extends Dim = Dim, R extends Dim = Dim, D extends FloatDType = "f32"> extends LinearParams<I, O, D> {
   /** A: (r, in), PEFT `lora_A.weight`. */
   readonly loraA: Tensor<[R, I], D>;
@@ -77,6 +83,6 @@ export const loraLinear = {
 /** `{ w: W + s·B·A, b }`: the LoRA layer folded into a plain linear layer. */
 export function mergeLora<I extends Dim, O extends Dim, R extends Dim, D extends FloatDType>(p: LoraParams<I, O, R, D>, opts: AdapterOptions): LinearParams<I, O, D> {
   layerDims("mergeLora", p as never, opts);
-  const w = wide(p.w).add(wide(p.loraB).matmul(wide(p.loraA)).mul(adapterScale(opts)));
+  const w = inDType(asF32(p.w).add(wide(p.loraB).matmul(wide(p.loraA)).mul(adapterScale(opts))), p.w);
   return (p.b ? { w, b: p.b } : { w }) as never;
 }
