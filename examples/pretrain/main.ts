@@ -5,7 +5,7 @@
 // until --minutes or the last step), and it writes the Hugging Face folder — config.json,
 // model.safetensors (f16), tokenizer.json, and a model card with the data, steps, time,
 // machine and validation loss — whenever it stops.
-//   npm run pretrain -- [--steps 4000] [--minutes 60] [--out examples/pretrain/state] [--model models/sotu-llama]
+//   npm run pretrain -- [--steps 3000] [--minutes 60] [--out examples/pretrain/state] [--model models/sotu-llama]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -21,7 +21,7 @@ const flag = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
-const STEPS = Number(flag("steps", "4000"));
+const STEPS = Number(flag("steps", "3000"));
 const MINUTES = Number(flag("minutes", "Infinity"));
 // the checkpoint lives in the repository, so a run spread over sessions resumes where it stopped
 const OUT = flag("out", "examples/pretrain/state");
@@ -113,7 +113,8 @@ await saveModel(MODEL_DIR, llama, config, await step.params(), { dtype: "F16", c
 await step.setParams((await loadHostModel(MODEL_DIR)).params as never);
 const slice = await validationLoss(EVAL.maxBatches);
 const whole = await validationLoss(HELD_OUT_BATCHES);
-const bitsPerByte = (whole.nats * whole.tokens) / Math.LN2 / (validBytes * (whole.tokens / valid.length)) // bytes per token as over the whole held-out split;
+// the bytes per token of the whole held-out split convert nats/token to bits/byte
+const bitsPerByte = (whole.nats * whole.tokens) / Math.LN2 / (validBytes * (whole.tokens / valid.length));
 const log = existsSync(logFile) ? readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { seconds: number }) : [];
 const trainSeconds = log.reduce((s, l, k) => s + (k === 0 ? l.seconds : Math.max(0, l.seconds - log[k - 1]!.seconds)), 0);
 const params_ = config.vocab * config.dim + config.layers * (2 * config.dim * config.heads * config.headDim + 2 * config.dim * config.kvHeads * config.headDim + 3 * config.dim * config.hidden + 2 * config.dim) + config.dim;
