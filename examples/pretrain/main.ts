@@ -9,12 +9,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { adamw, evaluate, randomKey, spec, warmupCosineDecay } from "@dorafuse/core";
+import { adamw, evaluate, randomKey, warmupCosineDecay } from "@dorafuse/core";
 import { evalStep, trainStep } from "@dorafuse/compiler";
-import { createDevice, upload, writeFileAtomically, type Tensor as GpuTensor } from "@dorafuse/runtime";
-import { evaluationBatches, languageModelLoss, llama, loadHostModel, loadTokenizer, packDocuments, saveModel, trainingBatch, trainTokenizer, type LlamaConfig } from "@dorafuse/models";
+import { createDevice, writeFileAtomically } from "@dorafuse/runtime";
+import { evaluationBatches, languageModelLoss, llama, lmBatchSpec, loadHostModel, loadTokenizer, packDocuments, Progress, saveModel, stackWindows, trainingBatch, trainTokenizer, uploadTables, type LlamaConfig } from "@dorafuse/models";
 import { loadSotu } from "../finetune/src/data.js";
-import { Progress } from "../finetune/src/progress.js";
+
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -60,11 +60,9 @@ const config: LlamaConfig = {
   normEps: 1e-5, ropeTheta: 10000, attentionBias: false, outputBias: false, mlpBias: false, activation: "silu", tied: true, initStd: 0.02, bos: eos, eos: [eos],
 };
 const device = await createDevice();
-const tables = llama.buffers(config, SEQ);
-const buffers = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, upload(device, Float32Array.from(t.data), { shape: t.shape, dtype: "f32", name: k })])) as Record<"cos" | "sin", GpuTensor>;
-// with accumulation every batch leaf gains the micro-batch axis, the tables too (the same for each)
-const stackedBuffers = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, upload(device, Float32Array.from({ length: ACCUMULATE * t.data.length }, (_, i) => t.data[i % t.data.length]!), { shape: [ACCUMULATE, ...t.shape], dtype: "f32", name: k })])) as Record<"cos" | "sin", GpuTensor>;
-const batchSpec = { ids: spec([BATCH, SEQ], "i32"), targets: spec([BATCH, SEQ], "i32"), cos: spec(tables.cos!.shape as number[], "f32"), sin: spec(tables.sin!.shape as number[], "f32") };
+const buffers = uploadTables(device, llama, config, SEQ);
+const stackedBuffers = uploadTables(device, llama, config, SEQ, ACCUMULATE);
+const batchSpec = lmBatchSpec(llama, config, BATCH, SEQ);
 const params = evaluate((k) => llama.init(k, config), [randomKey(SEED)]);
 const loss = languageModelLoss(llama, config);
 const WARMUP = Math.min(100, Math.floor(STEPS / 10));
@@ -75,13 +73,13 @@ if (existsSync(checkpoint)) {
   await step.restore(checkpoint);
   console.log(`resumed from ${checkpoint} at step ${step.stepCount}`);
 }
-const evaluator = await evalStep(loss as never, { params: step, batch: { ...batchSpec, ids: spec([EVAL.batch, SEQ], "i32"), targets: spec([EVAL.batch, SEQ], "i32") }, device });
+const evaluator = await evalStep(loss as never, { params: step, batch: lmBatchSpec(llama, config, EVAL.batch, SEQ), device });
 
 /** Mean loss (nats/token) over validation windows (the fixed slice, or all of them). */
 async function validationLoss(maxBatches?: number): Promise<{ nats: number; tokens: number }> {
   const batches = evaluationBatches(valid, { ...EVAL, ...(maxBatches === undefined ? { maxBatches: Infinity } : { maxBatches }) });
   let sum = 0;
-  for (const b of batches) sum += await (await evaluator.evaluate({ ...b, ...buffers })).loss;
+  for (const b of batches) sum += await (await evaluator.evaluate({ ...b, ...buffers } as never)).loss;
   return { nats: sum / batches.length, tokens: batches.length * EVAL.batch * SEQ };
 }
 
@@ -93,8 +91,7 @@ while (step.stepCount < STEPS && performance.now() < deadline) {
   const t0 = performance.now();
   const i = step.stepCount;
   const micro = Array.from({ length: ACCUMULATE }, (_, k) => trainingBatch(train, { batch: BATCH, seq: SEQ, seed: SEED, step: i * ACCUMULATE + k }));
-  const stacked = (key: "ids" | "targets") => ({ shape: [ACCUMULATE, BATCH, SEQ], data: Int32Array.from(micro.flatMap((m) => Array.from(m[key].data))) });
-  const r = await step.step({ ids: stacked("ids"), targets: stacked("targets"), ...stackedBuffers });
+  const r = await step.step({ ...stackWindows(micro), ...stackedBuffers } as never);
   const value = await r.loss;
   timeInRun += performance.now() - t0;
   progress.update(i + 1, { loss: value, tokens: ACCUMULATE * BATCH * SEQ });

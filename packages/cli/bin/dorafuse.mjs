@@ -14,5 +14,10 @@ if (!env.XDG_RUNTIME_DIR) {
   env.XDG_RUNTIME_DIR = join(tmpdir(), `dorafuse-xdg-${process.getuid?.() ?? "user"}`);
   mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
 }
-const r = spawnSync(process.execPath, ["--conditions=dorafuse-src", "--import", "tsx", join(here, "..", "src", "cli.ts"), ...process.argv.slice(2)], { stdio: "inherit", env });
-process.exit(r.status ?? 1);
+// tsx as this package resolves it, so the command runs from any directory
+const tsx = import.meta.resolve("tsx");
+// Ctrl-C reaches the child too (one process group): it stops a fine-tuning run cleanly, so this
+// process waits for it instead of dying first and leaving it writing to the terminal
+process.on("SIGINT", () => {});
+const r = spawnSync(process.execPath, ["--conditions=dorafuse-src", "--import", tsx, join(here, "..", "src", "cli.ts"), ...process.argv.slice(2)], { stdio: "inherit", env });
+process.exit(r.status ?? (r.signal === "SIGINT" ? 130 : 1));

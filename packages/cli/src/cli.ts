@@ -10,6 +10,8 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   explain: () => import("./commands/explain.js"),
   compile: () => import("./commands/compile.js"),
   generate: () => import("./commands/generate.js"),
+  finetune: () => import("./commands/finetune.js"),
+  merge: () => import("./commands/merge.js"),
 };
 
 async function help(): Promise<string> {

@@ -29,6 +29,8 @@ export interface WeightsReport {
   /** Checkpoint tensors skipped as buffers (masks, inverse frequencies) or as the tied head's copy. */
   readonly skipped: readonly string[];
   readonly files: readonly string[];
+  /** The float dtype most of the checkpoint's values are stored in: what a merged or fine-tuned copy is written in. */
+  readonly fileDType: "F32" | "F16" | "BF16";
 }
 
 const FLOATS: readonly SafetensorsDType[] = ["F32", "F16", "BF16"];
@@ -105,6 +107,7 @@ export async function loadWeights<C extends BaseConfig, L>(
   // every header first: the whole folder is checked before a byte of data is read
   const seen = new Map<string, string>();
   const skipped: string[] = [];
+  const bytesOf = new Map<SafetensorsDType, number>();
   for (const f of files) {
     const path = join(dir, f);
     for (const e of (await readSafetensorsHeader(path)).entries) {
@@ -119,6 +122,7 @@ export async function loadWeights<C extends BaseConfig, L>(
       if (seen.has(name)) throw new ModelError(`${path}: tensor "${e.name}" is also in ${seen.get(name)}`);
       seen.set(name, path);
       checkEntry(e, want, path);
+      bytesOf.set(e.dtype, (bytesOf.get(e.dtype) ?? 0) + e.shape.reduce((a, b) => a * b, 1));
     }
   }
   const missing = [...byName].filter(([n]) => !seen.has(n));
@@ -143,7 +147,8 @@ export async function loadWeights<C extends BaseConfig, L>(
       leaves.set(want.path, await opts.leaf({ path: want.path, shape: want.shape, dtype: want.dtype, data }));
     }
   }
-  return { params: treeOf(leaves), report: { bytes, f32Bytes, skipped, files } };
+  const fileDType = [...bytesOf].sort((a, b) => b[1] - a[1])[0]![0] as WeightsReport["fileDType"];
+  return { params: treeOf(leaves), report: { bytes, f32Bytes, skipped, files, fileDType } };
 }
 
 const shapeInFile = (p: Planned) => `[${(p.transpose ? [...p.shape].reverse() : p.shape).join(", ")}]`;

@@ -51,11 +51,17 @@ export interface StepResult<M extends string = string> {
 
 export type EvalResult<M extends string = string> = Omit<StepResult<M>, "step">;
 
-export type SaveOptions = WriteOptions & { metadata?: Record<string, string> };
+export type SaveOptions = WriteOptions & {
+  metadata?: Record<string, string>;
+  /** State keys left out of the file (frozen weights a fine-tuning checkpoint need not repeat); restore them with the same `skip`. */
+  skip?: (key: string) => boolean;
+};
 
 export interface RestoreCompiledOptions {
   /** Ignore checkpoint tensors this program has no state for (an eval step restoring a training checkpoint). */
   allowExtra?: boolean;
+  /** State keys the checkpoint does not hold (saved with the same `skip`): left as they are. */
+  skip?: (key: string) => boolean;
 }
 
 /** A checkpoint file, or its contents (tensors by checkpoint name, step, key). */
@@ -255,13 +261,13 @@ export class CompiledProgram {
     const tensors: Record<string, FileTensor> = {};
     let step = this.#step;
     let rngKey: Uint32Array | undefined;
+    const { metadata, skip, ...write } = options;
     for (const s of this.manifest.state) {
       const t = captured[s.name]!;
       if (s.role === "step") step = (t.data as Int32Array)[0]!;
       else if (s.role === "key") rngKey = t.data as Uint32Array;
-      else tensors[s.key] = t;
+      else if (!skip?.(s.key)) tensors[s.key] = t;
     }
-    const { metadata, ...write } = options;
     await saveCheckpoint(path, { tensors, step, ...(rngKey ? { rngKey } : {}), ...(metadata ? { metadata } : {}) }, write);
   }
 
@@ -269,7 +275,7 @@ export class CompiledProgram {
   async restore(source: CheckpointSource, options: RestoreCompiledOptions = {}): Promise<void> {
     const ckpt: Pick<Checkpoint, "tensors" | "step" | "path"> & { rngKey?: Uint32Array | readonly number[] } =
       typeof source === "string" ? await loadCheckpoint(source) : { path: source.path ?? "the checkpoint given", ...source };
-    const saved = this.manifest.state.filter((s) => s.role !== "step" && s.role !== "key");
+    const saved = this.manifest.state.filter((s) => s.role !== "step" && s.role !== "key" && !options.skip?.(s.key));
     checkTensors(ckpt.path, ckpt.tensors, Object.fromEntries(saved.map((s) => [s.key, { shape: s.shape, dtype: s.dtype }])), { allowExtra: options.allowExtra ?? false });
     const key = this.manifest.state.find((s) => s.role === "key");
     if (key && ckpt.rngKey?.length !== elementCount(key.shape)) {
@@ -278,6 +284,7 @@ export class CompiledProgram {
     const hasStep = this.manifest.state.some((s) => s.role === "step");
     if (hasStep && !(Number.isSafeInteger(ckpt.step) && ckpt.step >= 0 && ckpt.step < 2 ** 31)) throw new CheckpointError(`${ckpt.path}: step ${ckpt.step} does not fit the step counter (i32)`);
     for (const s of this.manifest.state) {
+      if (s.role !== "step" && s.role !== "key" && options.skip?.(s.key)) continue;
       const data = s.role === "step" ? Int32Array.of(ckpt.step) : s.role === "key" ? Uint32Array.from(ckpt.rngKey!) : (ckpt.tensors[s.key]!.data as HostArray);
       await this.executable.writeState(s.name, data);
     }

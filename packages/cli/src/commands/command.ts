@@ -46,3 +46,44 @@ export function checkArgs(
   if (unknown.length) return { error: `unknown ${unknown.map((k) => `--${k}`).join(" ")}` };
   return { file: positional[0]!, values: values as Record<string, string>, flags: new Set(takes.flags.filter((k) => options.has(k))) };
 }
+
+/** A mistake the user can fix in the command line: printed as one line with a pointer to --help, exit 2. */
+export class UsageError extends Error {}
+
+/** The number an option holds (undefined when not given); `whole` asks for an integer. */
+export function numberOption(options: Map<string, string | true>, name: string, whole: boolean): number | undefined {
+  const raw = options.get(name);
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (raw === true || raw === "" || !Number.isFinite(v) || (whole && !Number.isInteger(v))) throw new UsageError(`--${name} needs ${whole ? "a whole number" : "a number"}, found ${raw === true ? "nothing" : JSON.stringify(raw)}`);
+  return v;
+}
+
+/** The string an option holds (undefined when not given); a bare flag where a value belongs is an error. */
+export function stringOption(options: Map<string, string | true>, name: string): string | undefined {
+  const raw = options.get(name);
+  if (raw === true) throw new UsageError(`--${name} needs a value`);
+  return raw;
+}
+
+/** Options outside what a command takes are an error naming them. */
+export function checkOptions(options: Map<string, string | true>, values: readonly string[], flags: readonly string[]): void {
+  const unknown = [...options.keys()].filter((k) => !values.includes(k) && !flags.includes(k));
+  if (unknown.length) throw new UsageError(`unknown ${unknown.map((k) => `--${k}`).join(" ")}`);
+  for (const f of flags) if (typeof options.get(f) === "string") throw new UsageError(`--${f} takes no value, found ${JSON.stringify(options.get(f))}`);
+}
+
+// errors that describe the user's files or flags completely: one line, not a stack trace
+const USER_ERRORS = ["ModelError", "TokenizerError", "SafetensorsError", "CheckpointError", "AdapterError"];
+
+/** Runs a command body, turning the user's mistakes into one line on stderr and exit code 2. */
+export async function reportingUserErrors(name: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    const e = error as Error;
+    if (!(e instanceof UsageError) && !USER_ERRORS.includes(e?.name)) throw error;
+    console.error(`dorafuse ${name}: ${e.message.split("\n").join(" ")}${e instanceof UsageError ? `\n(dorafuse ${name} --help for the options)` : ""}`);
+    return 2;
+  }
+}

@@ -4,9 +4,9 @@
 // folder, the adapter, the flags, a prompt longer than the context) is one line on stderr and
 // exit code 2.
 import { createDevice } from "@dorafuse/runtime";
-import { attachAdapter, Generator, loadModel, mergeOnDevice, ModelError, TokenizerError, type Tokenizer } from "@dorafuse/models";
+import { attachAdapter, Generator, loadModel, mergeOnDevice, type Tokenizer } from "@dorafuse/models";
 import { upload } from "@dorafuse/runtime";
-import { parseArgs, type Command } from "./command.js";
+import { checkOptions, numberOption as number, parseArgs, reportingUserErrors, UsageError, type Command } from "./command.js";
 
 const usage = `usage: dorafuse generate <model-dir> (--prompt TEXT | --ids 1,2,3) [--adapter <peft-dir>] [--merge]
                         [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
@@ -27,17 +27,6 @@ Llama, Mistral, Qwen2, SmolLM, TinyLlama or GPT-2) and continues the prompt with
 
 const VALUES = ["prompt", "ids", "adapter", "max-new-tokens", "temperature", "top-k", "top-p", "seed", "dtype"] as const;
 const FLAGS = ["json", "merge"] as const;
-
-/** A mistake the user can fix: printed as one line, exit 2. */
-class UsageError extends Error {}
-
-function number(options: Map<string, string | true>, name: string, whole: boolean): number | undefined {
-  const raw = options.get(name);
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (raw === true || raw === "" || !Number.isFinite(v) || (whole && !Number.isInteger(v))) throw new UsageError(`--${name} needs ${whole ? "a whole number" : "a number"}, found ${raw === true ? "nothing" : JSON.stringify(raw)}`);
-  return v;
-}
 
 /** The prompt's token ids, from --ids or through the tokenizer. */
 function promptIds(options: Map<string, string | true>, tokenizer: Tokenizer | undefined): number[] {
@@ -71,8 +60,7 @@ function streamer(tokenizer: Tokenizer | undefined, write: (s: string) => void):
 
 async function run(args: string[]): Promise<number> {
   const { positional, options } = parseArgs(args);
-  const unknown = [...options.keys()].filter((k) => !(VALUES as readonly string[]).includes(k) && !(FLAGS as readonly string[]).includes(k));
-  if (unknown.length) throw new UsageError(`unknown ${unknown.map((k) => `--${k}`).join(" ")}`);
+  checkOptions(options, VALUES, FLAGS);
   if (positional.length !== 1) throw new UsageError(`expected one model folder, found ${positional.length ? positional.join(" ") : "none"}`);
   const dtype = options.get("dtype");
   if (dtype !== undefined && dtype !== "f16" && dtype !== "f32") throw new UsageError(`--dtype must be f16 or f32, found ${JSON.stringify(dtype)}`);
@@ -124,18 +112,7 @@ async function run(args: string[]): Promise<number> {
 const command: Command = {
   summary: "continue a prompt with a Hugging Face model folder (and a PEFT adapter), with a KV cache",
   usage,
-  async run(args) {
-    try {
-      return await run(args);
-    } catch (error) {
-      // the folder, the adapter or the flags were wrong: say what, not where in our code
-      const e = error as Error;
-      const known = e instanceof UsageError || e instanceof ModelError || e instanceof TokenizerError || ["SafetensorsError", "CheckpointError", "AdapterError"].includes(e?.name);
-      if (!known) throw error;
-      console.error(`dorafuse generate: ${e.message.split("\n").join(" ")}${e instanceof UsageError ? "\n(dorafuse generate --help for the options)" : ""}`);
-      return 2;
-    }
-  },
+  run: (args) => reportingUserErrors("generate", () => run(args)),
 };
 
 export default command;

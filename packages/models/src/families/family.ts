@@ -57,4 +57,6 @@ export interface Family<C extends BaseConfig = BaseConfig, P = unknown> {
    */
   step(p: P, buffers: Record<string, Tensor>, cache: KvCache, ids: Ids, start: Tensor<[], "i32">, last: Tensor<[], "i32">, cfg: C, run?: nn.AdapterRun): { logits: Tensor; cache: KvCache };
   readonly names: WeightNames;
+  /** The layers fine-tuning adapts unless told otherwise (PEFT's target_modules for the architecture). */
+  readonly adapterTargets: readonly string[];
 }

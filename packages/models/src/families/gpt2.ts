@@ -137,4 +137,5 @@ export const gpt2: Family<Gpt2Config, Gpt2Params> = {
     return { logits: logitsAt(x, last, (h) => head(p, h, run)), cache: { layers: next } };
   },
   names: { conv1d: /\.(c_attn|c_proj|c_fc)$/, optionalPrefix: "transformer.", buffers: /\.attn\.(bias|masked_bias)$/ },
+  adapterTargets: ["c_attn", "c_proj", "c_fc"],
 };

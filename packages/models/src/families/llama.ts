@@ -183,4 +183,5 @@ export const llama: Family<LlamaConfig, LlamaParams> = {
     return { logits: logitsAt(x, last, (h) => head(p, h, run)), cache: { layers: next } };
   },
   names: { conv1d: /(?!)/, buffers: /\.rotary_emb\.inv_freq$/ },
+  adapterTargets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 };

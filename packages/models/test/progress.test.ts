@@ -1,7 +1,7 @@
 // The progress bar with an injected clock: rates over the recent window, the ETA they imply,
 // the formats, a TTY line redrawn in place, and periodic plain lines for logs.
 import { describe, expect, it } from "vitest";
-import { Progress, formatBarLine, formatDuration, formatPlainLine, formatRate, type ProgressStream } from "../src/index.js";
+import { Progress, formatBarLine, formatDuration, formatPlainLine, formatRate, type ProgressStream } from "../src/progress.js";
 
 /** A stream that records what was written, and a clock the test moves by hand. */
 function fixture(isTTY: boolean, columns = 100) {
