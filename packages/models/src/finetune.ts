@@ -17,7 +17,7 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { adamw, adapt, adapterMask, constantSchedule, evaluate, HostTensor, linearSchedule, randomKey, warmupCosineDecay, type AdapterOptions, type Schedule } from "@dorafuse/core";
 import { evalStep, trainStep } from "@dorafuse/compiler";
-import { createDevice, writeFileAtomically, type Device } from "@dorafuse/runtime";
+import { createDevice, PEFT_CONFIG_FILE, writeFileAtomically, type Device } from "@dorafuse/runtime";
 import { attachAdapter } from "./adapter.js";
 import { checkWindows, evaluationBatches, packDocuments, readDocuments, splitTokens, trainingBatch } from "./data.js";
 import { ModelError } from "./errors.js";
@@ -107,8 +107,22 @@ const real = (name: string, v: number, ok: (v: number) => boolean, want: string)
   return v;
 };
 
-/** The settings with every default filled in and every value checked. */
-export function resolveSettings(o: FinetuneOptions, device: Device): FinetuneSettings {
+/** What an adapter folder to continue says about the settings (its problems are attachAdapter's to report). */
+function adapterDefaults(dir: string | undefined): Partial<FinetuneOptions> {
+  if (!dir) return {};
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(readFileSync(join(dir, PEFT_CONFIG_FILE), "utf8"));
+  } catch {
+    return {};
+  }
+  const given = { method: c.use_dora ? "dora" : "lora", rank: c.r, alpha: c.lora_alpha, rsLora: c.use_rslora, dropout: c.lora_dropout, targets: Array.isArray(c.target_modules) ? c.target_modules : undefined };
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<FinetuneOptions>;
+}
+
+/** The settings with every default filled in (from the adapter continued, if any) and every value checked. */
+export function resolveSettings(options: FinetuneOptions, device: Device): FinetuneSettings {
+  const o: FinetuneOptions = { ...adapterDefaults(options.adapter), ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as FinetuneOptions;
   const { family, config } = readModelConfig(o.model);
   const method = o.method ?? "dora";
   if (!["dora", "lora", "full"].includes(method)) throw new ModelError(`--method must be dora, lora or full, found ${JSON.stringify(method)}`);
@@ -175,9 +189,9 @@ async function readData(s: FinetuneSettings, encode: (t: string) => number[], eo
 
 const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
-/** The settings' fields that differ from the recorded run's. */
+/** The settings' fields that differ from the recorded run's (how often it checkpoints and validates changes nothing it trains). */
 function differences(now: Record<string, unknown>, then: Record<string, unknown>): string[] {
-  const keys = new Set([...Object.keys(now), ...Object.keys(then)]);
+  const keys = new Set([...Object.keys(now), ...Object.keys(then)].filter((k) => k !== "saveEvery" && k !== "evalEvery"));
   return [...keys].filter((k) => JSON.stringify(now[k]) !== JSON.stringify(then[k])).map((k) => `${k}: ${JSON.stringify(then[k])} then, ${JSON.stringify(now[k])} now`);
 }
 

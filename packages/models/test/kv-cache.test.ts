@@ -21,7 +21,7 @@ const gpt2Cfg: Gpt2Config = {
 /** A model made by the family's init, on the GPU, as loadModel would give it. */
 function randomModel(family: Family<BaseConfig>, config: BaseConfig, seed: number): { model: LoadedModel; host: unknown } {
   const host = evaluate((k) => family.init(k as never, config), [randomKey(seed)]);
-  const weights = { bytes: 0, f32Bytes: 0, skipped: [], files: [] };
+  const weights = { bytes: 0, f32Bytes: 0, skipped: [], files: [], fileDType: "F32" as const };
   return { model: { dir: "(random)", family, config, params: toDevice(host, gpu.device), dtype: "f32", weights }, host };
 }
 
