@@ -12,6 +12,8 @@ export interface ProgressStream {
 
 export interface ProgressOptions {
   readonly total: number;
+  /** Steps already done (a resumed run): counted as done, not as this run's rate. */
+  readonly start?: number;
   /** Shown first on every line (e.g. the method). */
   readonly label?: string;
   readonly stream?: ProgressStream;
@@ -98,7 +100,7 @@ export class Progress {
     this.stream = options.stream ?? process.stdout;
     this.now = options.now ?? (() => performance.now());
     this.start = this.now();
-    this.samples = [{ time: this.start, step: 0, tokens: 0 }];
+    this.samples = [{ time: this.start, step: options.start ?? 0, tokens: 0 }];
   }
 
   private get tty(): boolean {

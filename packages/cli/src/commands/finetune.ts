@@ -90,8 +90,7 @@ async function run(args: string[]): Promise<number> {
           const what = s.method === "full" ? "full fine-tuning" : `${s.method} rank ${s.rank}, alpha ${s.alpha} on ${s.targets.join(", ")}`;
           console.log(`${s.model}: ${what}; ${e.trainable.toLocaleString("en")} of ${e.total.toLocaleString("en")} parameters train`);
           console.log(`${s.data}: ${e.trainTokens.toLocaleString("en")} training tokens, ${e.validationTokens.toLocaleString("en")} validation tokens; ${s.steps} steps of ${s.gradAccum > 1 ? `${s.gradAccum} × ` : ""}${s.batch} × ${s.seq} tokens${e.step > 0 ? `, resuming at step ${e.step}` : ""}`);
-          progress = new Progress({ total: s.steps, label: s.method });
-          if (e.step > 0) progress.update(e.step);
+          progress = new Progress({ total: s.steps, start: e.step, label: s.method });
         } else if (e.type === "step") progress?.update(e.step, { loss: e.loss, tokens: e.tokens });
         else if (e.type === "eval") (progress ?? console).log(`step ${e.step}: validation loss ${e.loss.toFixed(4)}`);
       },
