@@ -13,7 +13,7 @@ import { adamw, evaluate, randomKey, warmupCosineDecay } from "@dorafuse/core";
 import { evalStep, trainStep } from "@dorafuse/compiler";
 import { createDevice, writeFileAtomically } from "@dorafuse/runtime";
 import { evaluationBatches, languageModelLoss, llama, lmBatchSpec, loadHostModel, loadTokenizer, packDocuments, Progress, saveModel, stackWindows, trainingBatch, trainTokenizer, uploadTables, type LlamaConfig } from "@dorafuse/models";
-import { loadSotu } from "../finetune/src/data.js";
+import { heldOutTokens, SLICE, sotuSplit } from "./split.js";
 
 
 const args = process.argv.slice(2);
@@ -31,16 +31,12 @@ const ACCUMULATE = 2; // micro-batches per step: 2 × 4 × 256 tokens
 const SEQ = 256;
 const VOCAB = 2048;
 const SEED = 0;
-const EVAL = { batch: 4, seq: SEQ, maxBatches: 8 }; // the fixed held-out slice the model card reports: 8192 tokens
+const EVAL = SLICE; // the fixed held-out slice the model card reports
 const HELD_OUT_BATCHES = 64; // the bits/byte figure: the first 64 × 4 × 256 = 65536 held-out tokens
 const started = performance.now();
 
 // --- data: the addresses in order; the last 10% of the bytes (whole addresses) are held out
-const docs = loadSotu().documents.map((d) => d.text);
-const totalBytes = docs.reduce((n, d) => n + Buffer.byteLength(d), 0);
-let seen = 0;
-const cut = docs.findIndex((d) => (seen += Buffer.byteLength(d)) > 0.9 * totalBytes) + 1;
-const [trainDocs, validDocs] = [docs.slice(0, cut), docs.slice(cut)];
+const { trainDocs, validDocs } = sotuSplit();
 mkdirSync(OUT, { recursive: true });
 const tokenizerFile = join(OUT, "tokenizer.json");
 if (!existsSync(tokenizerFile)) {
@@ -50,7 +46,7 @@ if (!existsSync(tokenizerFile)) {
 const tokenizer = (await loadTokenizer(OUT, { vocabSize: VOCAB }))!;
 const eos = tokenizer.tokenId("<|endoftext|>")!;
 const train = packDocuments(trainDocs, (t) => tokenizer.encode(t), eos);
-const valid = packDocuments(validDocs, (t) => tokenizer.encode(t), eos);
+const valid = heldOutTokens(tokenizer);
 const validBytes = validDocs.reduce((n, d) => n + Buffer.byteLength(d), 0);
 console.log(`${trainDocs.length} addresses for training (${train.length} tokens), ${validDocs.length} held out (${valid.length} tokens, ${validBytes} bytes: ${(validBytes / valid.length).toFixed(2)} bytes/token)`);
 
