@@ -63,7 +63,7 @@ export interface FinetuneSettings {
 
 export type FinetuneEvent =
   | { readonly type: "start"; readonly settings: FinetuneSettings; readonly step: number; readonly trainTokens: number; readonly validationTokens: number; readonly trainable: number; readonly total: number }
-  | { readonly type: "step"; readonly step: number; readonly loss: number; readonly tokens: number }
+  | { readonly type: "step"; readonly step: number; readonly loss: number; readonly tokens: number; readonly seconds: number }
   | { readonly type: "eval"; readonly step: number; readonly loss: number }
   | { readonly type: "save"; readonly step: number };
 
@@ -312,11 +312,12 @@ async function run(o: FinetuneOptions, device: Device): Promise<FinetuneResult> 
     const t0 = performance.now();
     const r = await step.step({ ...(s.gradAccum === 1 ? micro[0]! : stackWindows(micro)), ...tables } as never);
     const value = await r.loss;
-    seconds += (performance.now() - t0) / 1000;
+    const took = (performance.now() - t0) / 1000;
+    seconds += took;
     tokens += tokensPerStep;
     if (!Number.isFinite(value)) throw new ModelError(`step ${at + 1}: the training loss is ${value} (diverged: lower --lr); ${o.out} keeps the checkpoint of step ${Math.floor(at / s.saveEvery) * s.saveEvery || "none"}`);
     await append({ step: at + 1, loss: value });
-    o.report?.({ type: "step", step: at + 1, loss: value, tokens: tokensPerStep });
+    o.report?.({ type: "step", step: at + 1, loss: value, tokens: tokensPerStep, seconds: took });
     if ((at + 1) % s.evalEvery === 0 || at + 1 === s.steps) await validate(at + 1);
     if ((at + 1) % s.saveEvery === 0 && at + 1 < s.steps) await save();
   }
