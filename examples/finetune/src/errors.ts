@@ -1,9 +1,9 @@
 // One error class per kind of mistake a caller of the fine-tuning example can make. Messages say
 // what was expected, what was found, and where.
 
-/** A corpus, a split or a batch request that cannot be served (sizes, fractions, seeds). */
-export class DataError extends Error {
-  override name = "DataError";
+/** A flag the command line cannot use (unknown, missing its value, out of range). */
+export class UsageError extends Error {
+  override name = "UsageError";
 }
 
 /** Weights that cannot be compared: mismatched shapes, missing layers, empty checkpoint lists. */
@@ -11,12 +11,7 @@ export class AnalysisError extends Error {
   override name = "AnalysisError";
 }
 
-/** Sampling options or logits that make no sense (negative temperature, wrong logit count). */
-export class SamplingError extends Error {
-  override name = "SamplingError";
-}
-
-/** A chart with nothing to draw, or a table or run folder given inconsistent input. */
+/** A chart or table with nothing to show, or given inconsistent input. */
 export class ReportError extends Error {
   override name = "ReportError";
 }

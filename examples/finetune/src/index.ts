@@ -1,10 +1,8 @@
-// The pieces of the fine-tuning example that do not need the compiler: data, the paper's
-// weight-decomposition analysis, charts, the progress bar, the report and sampling.
+// The pieces of the main job that need no GPU: the corpora, the flags, the paper's
+// weight-decomposition analysis, the charts and the report.
 export * from "./errors.js";
-export * from "./random.js";
 export * from "./data.js";
+export * from "./flags.js";
 export * from "./analysis.js";
 export * from "./plot.js";
-export * from "./progress.js";
 export * from "./report.js";
-export * from "./sample.js";

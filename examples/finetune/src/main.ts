@@ -1,15 +1,15 @@
 // The main job's command line:
 //
-//   npm run main [-- --layers 4 --dim 128 … see --help]
+//   npm run main [-- --ranks 4,16 --seeds 0,1,2 … see --help]
 //
-// pretrains a byte-level GPT on the State of the Union addresses, fine-tunes it on Moby Dick
-// with full fine-tuning, LoRA and DoRA, and writes everything to out/<run>/ (see run.ts and
-// the README).
+// fine-tunes the shipped base (models/sotu-llama) on Moby Dick with DoRA, LoRA and full
+// fine-tuning through the models package's `finetune`, and writes the tables, plots, analysis,
+// samples, adapters and merged models to examples/finetune/out/<run>/ (see job.ts).
 import { relative } from "node:path";
-import { parseFlags } from "./config.js";
-import { bitsPerByte } from "./data.js";
-import { ReportError } from "./errors.js";
-import { runFinetune } from "./run.js";
+import { UsageError } from "./errors.js";
+import { parseFlags } from "./flags.js";
+import { runJob } from "./job.js";
+import { summaryTable } from "./report.js";
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv);
@@ -17,26 +17,18 @@ async function main(argv: string[]): Promise<number> {
     console.log(parsed.help);
     return 0;
   }
-  const { config, options } = parsed;
-  const command = ["npm run main", ...(argv.length ? ["--", ...argv] : [])].join(" ");
-  const { paths, record, programs } = await runFinetune(config, options, { command });
-  const here = (p: string) => relative(process.cwd(), p) || p;
-  console.log("");
-  for (const m of record.methods) {
-    const r = m.result;
-    console.log(`${r.method.padEnd(5)} ${bitsPerByte(r.validationLoss).toFixed(3)} bits/byte on Moby Dick (base ${bitsPerByte(record.base.target).toFixed(3)}), ${r.trainableParams.toLocaleString("en")} trainable, ${r.stepTimeMs.toFixed(0)} ms/step`);
-  }
-  console.log(`\ndone in ${record.seconds.total!.toFixed(0)} s; wrote ${here(paths.root)}/ (results.md, loss.svg, pretrain.svg, analysis.svg, samples.md, checkpoints, adapters, merged models)`);
-  for (const p of Object.values(programs)) p.dispose();
-  programs.pretrain.device.dispose();
+  const record = await runJob(parsed.options);
+  console.log(`\nbase: ${record.base.loss.toFixed(4)} nats/token, ${record.base.bits.toFixed(3)} bits/byte held out\n`);
+  console.log(summaryTable(record.runs));
+  console.log(`\ndone in ${record.seconds.toFixed(0)} s; wrote ${relative(process.cwd(), record.root) || record.root}/ (results.md, results.json, loss.svg, analysis-*.svg, samples.md, adapters, merged models)`);
   return 0;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    // a bad flag is the user's to fix: its message (with the usage) is enough, not our stack
-    if (error instanceof ReportError) {
+    // a bad flag is the user's to fix: its message is enough, not our stack
+    if (error instanceof UsageError) {
       console.error(`main: ${error.message}`);
       process.exit(2);
     }
