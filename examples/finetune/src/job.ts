@@ -61,7 +61,8 @@ async function heldOutBytes(o: JobOptions, data: string, model: LoadedModel<unkn
 function snapshot(spec: RunSpec, out: string, step: number, layers: readonly string[], full: WeightCheckpoint[]): void {
   if (spec.method === "full") {
     // the checkpoint holds the weights in f32 (the folder's model.safetensors is rounded to the base's f16)
-    const tensors = parseSafetensors(readFileSync(join(out, FINETUNE_FILES.checkpoint))).tensors;
+    // a plain Uint8Array copy: parseSafetensors copies each tensor with .slice(), which on a Node Buffer shares the whole file
+    const tensors = parseSafetensors(new Uint8Array(readFileSync(join(out, FINETUNE_FILES.checkpoint)))).tensors;
     const weights: Record<string, Matrix> = {};
     for (const layer of layers) {
       const t = tensors.get(`params.${layer}.w`);
@@ -253,19 +254,19 @@ function meanCurve(curves: readonly (readonly [number, number][])[]): [number, n
   return curves[0]!.map(([step], i) => [step, curves.reduce((s, c) => s + c[i]![1], 0) / curves.length]);
 }
 
-async function writeOutputs(r: JobRecord): Promise<void> {
+/** results.md, results.json, loss.svg, analysis-<module>.svg and samples.md of a finished job. */
+export async function writeOutputs(r: JobRecord): Promise<void> {
   const o = r.options;
   const groups = groupRuns(r.runs);
   const series: LineSeries[] = groups.flatMap((g, i) => {
     const color = CATEGORICAL[i % CATEGORICAL.length]!;
     const c = g.runs.map((run) => r.curves[run.name]!);
-    const seeds = g.runs.length > 1 ? ` (mean of ${g.runs.length} seeds)` : "";
     return [
-      { name: `${g.label} train${seeds}`, color, points: meanCurve(c.map((x) => smooth(x.losses))) },
+      { name: `${g.label} train`, color, points: meanCurve(c.map((x) => smooth(x.losses))) },
       { name: `${g.label} held out`, color, dashed: true, markers: true, points: meanCurve(c.map((x) => x.validation.map((v) => [v.step, v.loss] as [number, number]))) },
     ];
   });
-  await writeFile(join(r.root, "loss.svg"), lineChartSvg({ title: `Fine-tuning ${o.model} (${o.steps} steps of ${o.batch} × ${o.seq} tokens)`, yLabel: "loss (nats/token)", series, width: 900 }));
+  await writeFile(join(r.root, "loss.svg"), lineChartSvg({ title: `Fine-tuning ${o.model}: ${o.steps} steps of ${o.batch} × ${o.seq} tokens${o.seeds.length > 1 ? `, mean of ${o.seeds.length} seeds` : ""}`, yLabel: "loss (nats/token)", series, width: 900 }));
   for (const [m, a] of Object.entries(r.analysis)) {
     await writeFile(join(r.root, `analysis-${m}.svg`), decompositionScatterSvg(a, { title: `Magnitude and direction updates of ${m} (seed ${o.seeds[0]})` }));
   }
@@ -290,6 +291,6 @@ async function writeOutputs(r: JobRecord): Promise<void> {
     "",
   ].join("\n");
   await writeFile(join(r.root, "results.md"), md);
-  await writeFile(join(r.root, "results.json"), `${JSON.stringify({ machine: r.machine, options: o, heldOut: r.heldOut, base: r.base, seconds: r.seconds, runs: r.runs, analysis: r.analysis, curves: r.curves }, null, 1)}\n`);
+  await writeFile(join(r.root, "results.json"), `${JSON.stringify({ machine: r.machine, options: o, heldOut: r.heldOut, base: r.base, seconds: r.seconds, runs: r.runs, analysis: r.analysis, curves: r.curves, samples: r.samples }, null, 1)}\n`);
   if (r.samples.length) await writeFile(join(r.root, "samples.md"), samplesMarkdown(r.samples, `Temperature ${SAMPLING.temperature}, top-k ${SAMPLING.topK}, seed ${SAMPLING.seed}, ${o.sampleTokens} new tokens; fine-tuned models are the merged folders of seed ${o.seeds[0]}.`));
 }
