@@ -127,6 +127,7 @@ export function resolveSettings(options: FinetuneOptions, device: Device): Finet
   const method = o.method ?? "dora";
   if (!["dora", "lora", "full"].includes(method)) throw new ModelError(`--method must be dora, lora or full, found ${JSON.stringify(method)}`);
   const hasF16 = device.features.has("shader-f16");
+  if (o.adapter && method === "full") throw new ModelError(`--adapter continues training an adapter; --method full trains the base weights instead: give one of them`);
   if (o.dtype === "f16" && method === "full") throw new ModelError("--method full trains the base weights, which are kept in f32: drop --dtype f16");
   if (o.dtype === "f16" && !hasF16) throw new ModelError(`--dtype f16: the adapter "${device.adapter.description || device.adapter.device}" has no shader-f16; use --dtype f32`);
   if (o.dtype !== undefined && o.dtype !== "f16" && o.dtype !== "f32") throw new ModelError(`--dtype must be f16 or f32, found ${JSON.stringify(o.dtype)}`);
@@ -203,7 +204,7 @@ async function adaptedParams(s: FinetuneSettings, base: unknown): Promise<{ para
     const given = { method: c.use_dora ? "dora" : "lora", rank: c.r, alpha: c.lora_alpha, rsLora: c.use_rslora };
     const bad = Object.entries(given).filter(([k, v]) => s[k as keyof FinetuneSettings] !== v);
     if (bad.length) throw new ModelError(`${s.adapter}: the adapter has ${bad.map(([k, v]) => `${k} ${v}`).join(", ")}, but this run asks for ${bad.map(([k]) => `${k} ${s[k as keyof FinetuneSettings]}`).join(", ")}: give the adapter's values (or leave the flags out)`);
-    return { params: attached.params, options: attached.options };
+    return { params: attached.params, options: { rank: s.rank, alpha: s.alpha, rsLora: s.rsLora, dropout: s.dropout } };
   }
   const options = { rank: s.rank, alpha: s.alpha, rsLora: s.rsLora, dropout: s.dropout };
   const params = evaluate((k: never, p: never) => adapt(k, p, { kind: s.method as "lora" | "dora", targets: s.targets, ...options }).params, [randomKey(s.seed + 1), base] as never);
@@ -258,74 +259,86 @@ async function run(o: FinetuneOptions, device: Device): Promise<FinetuneResult> 
   const size = (p: (k: string) => boolean) => states.filter((x) => x.role === "param" && p(x.key)).reduce((n, x) => n + x.shape.reduce((a, b) => a * b, 1), 0);
   const trainableCount = size((k) => !skip?.(k));
 
-  await mkdir(o.out, { recursive: true });
-  let log: { step: number; loss?: number; val?: number }[] = [];
-  if (o.resume) {
-    await step.restore(files.checkpoint, skip ? { skip } : {});
-    log = (await readFile(files.log, "utf8").catch(() => "")).split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.step <= step.stepCount);
-    await writeFileAtomically(files.log, [Buffer.from(log.map((e) => `${JSON.stringify(e)}\n`).join(""))]);
-  } else {
-    await writeFileAtomically(files.settings, [Buffer.from(`${JSON.stringify(recorded, null, 2)}\n`)]);
-    await writeFileAtomically(files.log, [Buffer.alloc(0)]);
+  // everything this run put on the device goes when it ends, however it ends (the device may be the caller's)
+  const disposables: { evaluator?: { dispose(): void }; tables: { dispose(): void }[] } = { tables: [] };
+  try {
+    return await loop();
+  } finally {
+    disposables.evaluator?.dispose();
+    for (const t of disposables.tables) t.dispose();
+    step.dispose();
   }
-  const append = async (e: { step: number; loss?: number; val?: number }) => {
-    log.push(e);
-    await appendFile(files.log, `${JSON.stringify(e)}\n`);
-  };
 
-  const evalBatch = Math.min(s.batch, Math.floor((validation.length - 1) / s.seq));
-  const evaluator = await evalStep(loss as never, { params: step, batch: lmBatchSpec(family, config, evalBatch, s.seq), device });
-  const evalTables = uploadTables(device, family, config, s.seq);
-  const valBatches = evaluationBatches(validation, { batch: evalBatch, seq: s.seq, maxBatches: s.evalBatches });
-  const validate = async (at: number) => {
-    let sum = 0;
-    for (const b of valBatches) sum += await (await evaluator.evaluate({ ...b, ...evalTables } as never)).loss;
-    const value = sum / valBatches.length;
-    await append({ step: at, val: value });
-    o.report?.({ type: "eval", step: at, loss: value });
-  };
-  const save = async () => {
-    await step.save(files.checkpoint, skip ? { skip } : {});
-    await writeOutputs();
-    o.report?.({ type: "save", step: step.stepCount });
-  };
-  const writeOutputs = async () => {
-    if (s.method === "full") return void (await saveModel(o.out, family, config, await step.params(), { dtype: host.weights.fileDType, companionsFrom: s.model }));
-    await step.exportAdapter(o.out, {
-      base_model_name_or_path: s.model,
-      task_type: "CAUSAL_LM",
-      target_modules: [...s.targets],
-      // transformers' Conv1D stores [in, out]; PEFT marks adapters on it so (the factors themselves are PEFT's usual [r, in] and [out, r])
-      fan_in_fan_out: step.program.manifest.adapter!.layers.some((l) => family.names.conv1d.test(l)),
-    });
-  };
+  async function loop(): Promise<FinetuneResult> {
+    await mkdir(o.out, { recursive: true });
+    let log: { step: number; loss?: number; val?: number }[] = [];
+    if (o.resume) {
+      await step.restore(files.checkpoint, skip ? { skip } : {});
+      log = (await readFile(files.log, "utf8").catch(() => "")).split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.step <= step.stepCount);
+      await writeFileAtomically(files.log, [Buffer.from(log.map((e) => `${JSON.stringify(e)}\n`).join(""))]);
+    } else {
+      await writeFileAtomically(files.settings, [Buffer.from(`${JSON.stringify(recorded, null, 2)}\n`)]);
+      await writeFileAtomically(files.log, [Buffer.alloc(0)]);
+    }
+    const append = async (e: { step: number; loss?: number; val?: number }) => {
+      log.push(e);
+      await appendFile(files.log, `${JSON.stringify(e)}\n`);
+    };
 
-  o.report?.({ type: "start", settings: s, step: step.stepCount, trainTokens: train.length, validationTokens: validation.length, trainable: trainableCount, total: size(() => true) });
-  if (step.stepCount === 0) await validate(0);
-  const tables = uploadTables(device, family, config, s.seq, s.gradAccum);
-  const tokensPerStep = s.gradAccum * s.batch * s.seq;
-  let seconds = 0;
-  let tokens = 0;
-  while (step.stepCount < s.steps && !o.signal?.aborted) {
-    const at = step.stepCount;
-    const micro = Array.from({ length: s.gradAccum }, (_, k) => trainingBatch(train, { batch: s.batch, seq: s.seq, seed: s.seed, step: at * s.gradAccum + k }));
-    const t0 = performance.now();
-    const r = await step.step({ ...(s.gradAccum === 1 ? micro[0]! : stackWindows(micro)), ...tables } as never);
-    const value = await r.loss;
-    const took = (performance.now() - t0) / 1000;
-    seconds += took;
-    tokens += tokensPerStep;
-    if (!Number.isFinite(value)) throw new ModelError(`step ${at + 1}: the training loss is ${value} (diverged: lower --lr); ${o.out} keeps the checkpoint of step ${Math.floor(at / s.saveEvery) * s.saveEvery || "none"}`);
-    await append({ step: at + 1, loss: value });
-    o.report?.({ type: "step", step: at + 1, loss: value, tokens: tokensPerStep, seconds: took });
-    if ((at + 1) % s.evalEvery === 0 || at + 1 === s.steps) await validate(at + 1);
-    if ((at + 1) % s.saveEvery === 0 && at + 1 < s.steps) await save();
+    const evalBatch = Math.min(s.batch, Math.floor((validation.length - 1) / s.seq));
+    const evaluator = (disposables.evaluator = await evalStep(loss as never, { params: step, batch: lmBatchSpec(family, config, evalBatch, s.seq), device }));
+    const evalTables = uploadTables(device, family, config, s.seq);
+    disposables.tables.push(...Object.values(evalTables));
+    const valBatches = evaluationBatches(validation, { batch: evalBatch, seq: s.seq, maxBatches: s.evalBatches });
+    const validate = async (at: number) => {
+      let sum = 0;
+      for (const b of valBatches) sum += await (await evaluator.evaluate({ ...b, ...evalTables } as never)).loss;
+      const value = sum / valBatches.length;
+      await append({ step: at, val: value });
+      o.report?.({ type: "eval", step: at, loss: value });
+    };
+    const save = async () => {
+      await step.save(files.checkpoint, skip ? { skip } : {});
+      await writeOutputs();
+      o.report?.({ type: "save", step: step.stepCount });
+    };
+    const writeOutputs = async () => {
+      if (s.method === "full") return void (await saveModel(o.out, family, config, await step.params(), { dtype: host.weights.fileDType, companionsFrom: s.model }));
+      await step.exportAdapter(o.out, {
+        base_model_name_or_path: s.model,
+        task_type: "CAUSAL_LM",
+        target_modules: [...s.targets],
+        // transformers' Conv1D stores [in, out]; PEFT marks adapters on it so (the factors themselves are PEFT's usual [r, in] and [out, r])
+        fan_in_fan_out: step.program.manifest.adapter!.layers.some((l) => family.names.conv1d.test(l)),
+      });
+    };
+
+    o.report?.({ type: "start", settings: s, step: step.stepCount, trainTokens: train.length, validationTokens: validation.length, trainable: trainableCount, total: size(() => true) });
+    if (step.stepCount === 0) await validate(0);
+    const tables = uploadTables(device, family, config, s.seq, s.gradAccum);
+    disposables.tables.push(...Object.values(tables));
+    const tokensPerStep = s.gradAccum * s.batch * s.seq;
+    let seconds = 0;
+    let tokens = 0;
+    while (step.stepCount < s.steps && !o.signal?.aborted) {
+      const at = step.stepCount;
+      const micro = Array.from({ length: s.gradAccum }, (_, k) => trainingBatch(train, { batch: s.batch, seq: s.seq, seed: s.seed, step: at * s.gradAccum + k }));
+      const t0 = performance.now();
+      const r = await step.step({ ...(s.gradAccum === 1 ? micro[0]! : stackWindows(micro)), ...tables } as never);
+      const value = await r.loss;
+      const took = (performance.now() - t0) / 1000;
+      seconds += took;
+      tokens += tokensPerStep;
+      if (!Number.isFinite(value)) throw new ModelError(`step ${at + 1}: the training loss is ${value} (diverged: lower --lr); ${o.out} keeps its last checkpoint, from before it`);
+      await append({ step: at + 1, loss: value });
+      o.report?.({ type: "step", step: at + 1, loss: value, tokens: tokensPerStep, seconds: took });
+      if ((at + 1) % s.evalEvery === 0 || at + 1 === s.steps) await validate(at + 1);
+      if ((at + 1) % s.saveEvery === 0 && at + 1 < s.steps) await save();
+    }
+    await save();
+    const done = step.stepCount;
+    const losses = log.flatMap((e) => (e.loss !== undefined ? [{ step: e.step, loss: e.loss }] : []));
+    const validationLog = log.flatMap((e) => (e.val !== undefined ? [{ step: e.step, loss: e.val }] : []));
+    return { settings: s, out: o.out, step: done, interrupted: done < s.steps, losses, validation: validationLog, trainable: trainableCount, seconds, tokens };
   }
-  await save();
-  const done = step.stepCount;
-  evaluator.dispose();
-  step.dispose();
-  const losses = log.flatMap((e) => (e.loss !== undefined ? [{ step: e.step, loss: e.loss }] : []));
-  const validationLog = log.flatMap((e) => (e.val !== undefined ? [{ step: e.step, loss: e.val }] : []));
-  return { settings: s, out: o.out, step: done, interrupted: done < s.steps, losses, validation: validationLog, trainable: trainableCount, seconds, tokens };
 }
