@@ -49,7 +49,8 @@ function tensorOf(entry: HeaderEntry, bytes: Uint8Array): HostTensor {
   // A typed array needs its own, aligned buffer: take the bytes' buffer when they fill it
   // (a fresh read), else copy (a slice of a whole file in memory).
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
-  const own = whole ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
+  // Uint8Array's slice copies; a Node Buffer's own slice is a view of the whole pool
+  const own = whole ? (bytes.buffer as ArrayBuffer) : Uint8Array.prototype.slice.call(bytes).buffer;
   const Array = SAFETENSORS_DTYPES[entry.dtype].array;
   return { dtype: entry.dtype, shape: entry.shape, data: new Array(own) as SafetensorsArray };
 }
