@@ -16,7 +16,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cpus } from "node:os";
 import { createDevice, importPeftAdapter, parseSafetensors, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, type Device } from "@dorafuse/runtime";
-import { evaluationBatches, finetune, FINETUNE_FILES, Generator, loadHostModel, loadModel, mergeAdapter, packDocuments, Progress, readDocuments, splitTokens, type FinetuneResult, type LoadedModel } from "@dorafuse/models";
+import { finetune, FINETUNE_FILES, Generator, loadHostModel, loadModel, mergeAdapter, Progress, type FinetuneResult } from "@dorafuse/models";
 import { analyzeDecomposition, checkpointWeights, matrix, type Matrix, type MethodAnalysis, type WeightCheckpoint } from "./analysis.js";
 import { loadMobyDick, writeCorpus } from "./data.js";
 import { defaultRunName, runName, runSpecs, type JobOptions, type RunSpec } from "./flags.js";
@@ -46,23 +46,11 @@ export function moduleWeights(params: unknown, modules: readonly string[]): Reco
   return out;
 }
 
-/** The held-out tokens every run is scored on (finetune's own split and windows) and the UTF-8 bytes they spell. */
-async function heldOutBytes(o: JobOptions, data: string, model: LoadedModel<unknown>): Promise<{ tokens: number; bytes: number }> {
-  const tokenizer = model.tokenizer!;
-  const tokens = packDocuments(await readDocuments(data), (t) => tokenizer.encode(t), model.config.eos[0]);
-  const { validation } = splitTokens(tokens, o.valFraction, data);
-  const batch = Math.min(o.batch, Math.floor((validation.length - 1) / o.seq));
-  const batches = evaluationBatches(validation, { batch, seq: o.seq, maxBatches: o.evalBatches });
-  const bytes = batches.reduce((n, b) => n + Buffer.byteLength(tokenizer.decode(Array.from(b.targets.data))), 0);
-  return { tokens: batches.length * batch * o.seq, bytes };
-}
-
 /** What a run keeps at each save for the analysis: the adapter's files, or (full) the analysed weights from the checkpoint. */
 function snapshot(spec: RunSpec, out: string, step: number, layers: readonly string[], full: WeightCheckpoint[]): void {
   if (spec.method === "full") {
     // the checkpoint holds the weights in f32 (the folder's model.safetensors is rounded to the base's f16)
-    // a plain Uint8Array copy: parseSafetensors copies each tensor with .slice(), which on a Node Buffer shares the whole file
-    const tensors = parseSafetensors(new Uint8Array(readFileSync(join(out, FINETUNE_FILES.checkpoint)))).tensors;
+    const tensors = parseSafetensors(readFileSync(join(out, FINETUNE_FILES.checkpoint))).tensors;
     const weights: Record<string, Matrix> = {};
     for (const layer of layers) {
       const t = tensors.get(`params.${layer}.w`);
@@ -93,6 +81,7 @@ export interface JobRecord {
   readonly machine: string;
   readonly options: JobOptions;
   readonly heldOut: { tokens: number; bytes: number };
+  readonly warmup: number;
   readonly base: { loss: number; bits: number };
   readonly runs: RunResult[];
   readonly curves: Record<string, { losses: FinetuneResult["losses"]; validation: FinetuneResult["validation"] }>;
@@ -112,17 +101,19 @@ export async function runJob(o: JobOptions, log: (line: string) => void = consol
   const device = await createDevice();
   try {
     const host = await loadHostModel(o.model, { dtype: "f32" });
-    if (!host.tokenizer) throw new Error(`${o.model}: no tokenizer.json, so the job cannot tokenize its text`);
-    const heldOut = await heldOutBytes(o, data, host);
     const bases = moduleWeights(host.params, ANALYSED);
     const layers = Object.values(bases).flatMap((b) => Object.keys(b));
     const machine = `${device.adapter.description || device.adapter.device} (${cpus()[0]?.model.trim() ?? "CPU"}, ${cpus().length} cores), Node.js ${process.version}`;
-    log(`${root}: ${runSpecs(o).length} runs of ${o.steps} steps × ${o.batch} × ${o.seq} tokens on ${machine}; held out: ${heldOut.tokens} tokens (${heldOut.bytes} bytes)`);
+    log(`${root}: ${runSpecs(o).length} runs of ${o.steps} steps × ${o.batch} × ${o.seq} tokens on ${machine}`);
 
     const runs: RunResult[] = [];
     const curves: JobRecord["curves"] = {};
     const checkpoints: Record<string, { spec: RunSpec; method: string; checkpoints: WeightCheckpoint[] }[]> = {};
     let base = { loss: NaN, bits: NaN };
+    // finetune's own held-out windows: the same tokens for every run
+    let heldOut = { tokens: 0, bytes: 0 };
+    let total = 0;
+    let warmup = 0;
     for (const spec of runSpecs(o)) {
       const name = runName(spec);
       const out = join(root, name);
@@ -158,7 +149,10 @@ export async function runJob(o: JobOptions, log: (line: string) => void = consol
           else if (e.type === "save") {
             saves.push(e.step);
             snapshot(spec, out, e.step, layers, full);
-          } else if (e.type === "start") progress.log(`${name}: ${e.trainable.toLocaleString("en")} of ${e.total.toLocaleString("en")} parameters train`);
+          } else if (e.type === "start") {
+            [heldOut, total, warmup] = [e.scored, e.total, e.settings.warmup];
+            progress.log(`${name}: ${e.trainable.toLocaleString("en")} of ${e.total.toLocaleString("en")} parameters train; held out: ${e.scored.tokens} tokens (${e.scored.bytes} bytes)`);
+          }
         },
       });
       progress.done();
@@ -185,7 +179,7 @@ export async function runJob(o: JobOptions, log: (line: string) => void = consol
         rank: spec.rank,
         seed: spec.seed,
         trainable: result.trainable,
-        total: totalParams(host.params),
+        total,
         before,
         after,
         bitsBefore: bits(before),
@@ -206,17 +200,12 @@ export async function runJob(o: JobOptions, log: (line: string) => void = consol
       analysis[m] = analyzeDecomposition(bases[m]!, firstSeed.map((c) => ({ method: c.method, checkpoints: c.checkpoints })));
     }
     const samples = await sampleModels(o, root, runs, device, log);
-    const record: JobRecord = { root, machine, options: o, heldOut, base, runs, curves, analysis, samples, seconds: (performance.now() - started) / 1000 };
+    const record: JobRecord = { root, machine, options: o, heldOut, warmup, base, runs, curves, analysis, samples, seconds: (performance.now() - started) / 1000 };
     await writeOutputs(record);
     return record;
   } finally {
     device.dispose();
   }
-}
-
-function totalParams(params: unknown): number {
-  if (params && typeof params === "object" && "data" in params && "shape" in params) return (params as { data: ArrayLike<number> }).data.length;
-  return Object.values(params as object).reduce((n: number, v) => n + totalParams(v), 0);
 }
 
 /** The base and the first seed of each (method, rank), merged, continuing each prompt with the same sampling seed. */
@@ -270,7 +259,7 @@ export async function writeOutputs(r: JobRecord): Promise<void> {
   for (const [m, a] of Object.entries(r.analysis)) {
     await writeFile(join(r.root, `analysis-${m}.svg`), decompositionScatterSvg(a, { title: `Magnitude and direction updates of ${m} (seed ${o.seeds[0]})` }));
   }
-  const settings = `${o.steps} steps of ${o.batch} × ${o.seq} tokens, cosine schedule with ${Math.min(100, Math.floor(o.steps / 10))} warm-up steps, peak learning rate ${o.lr} (LoRA, DoRA; alpha = 2·rank on every attention and MLP projection) and ${o.lrFull} (full)`;
+  const settings = `${o.steps} steps of ${o.batch} × ${o.seq} tokens, cosine schedule with ${r.warmup} warm-up steps, peak learning rate ${o.lr} (LoRA, DoRA; alpha = 2·rank on every attention and MLP projection) and ${o.lrFull} (full)`;
   const md = [
     `# Fine-tuning ${o.model} on ${o.data ?? "Moby Dick"}`,
     "",

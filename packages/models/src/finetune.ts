@@ -62,10 +62,16 @@ export interface FinetuneSettings {
 }
 
 export type FinetuneEvent =
-  | { readonly type: "start"; readonly settings: FinetuneSettings; readonly step: number; readonly trainTokens: number; readonly validationTokens: number; readonly trainable: number; readonly total: number }
+  | { readonly type: "start"; readonly settings: FinetuneSettings; readonly step: number; readonly trainTokens: number; readonly validationTokens: number; readonly scored: Scored; readonly trainable: number; readonly total: number }
   | { readonly type: "step"; readonly step: number; readonly loss: number; readonly tokens: number; readonly seconds: number }
   | { readonly type: "eval"; readonly step: number; readonly loss: number }
   | { readonly type: "save"; readonly step: number };
+
+/** The validation tokens every evaluation scores, and the UTF-8 bytes they decode to (nats/token × tokens / bytes / ln 2 is bits/byte). */
+export interface Scored {
+  readonly tokens: number;
+  readonly bytes: number;
+}
 
 export type FinetuneOptions = Partial<Omit<FinetuneSettings, "model" | "data" | "val" | "adapter">> & {
   readonly model: string;
@@ -91,6 +97,7 @@ export interface FinetuneResult {
   /** Validation loss (nats/token) at step 0 and every evalEvery steps. */
   readonly validation: readonly { step: number; loss: number }[];
   readonly trainable: number;
+  readonly scored: Scored;
   /** Seconds spent in training steps in this call, and the tokens they processed. */
   readonly seconds: number;
   readonly tokens: number;
@@ -290,6 +297,7 @@ async function run(o: FinetuneOptions, device: Device): Promise<FinetuneResult> 
     const evalTables = uploadTables(device, family, config, s.seq);
     disposables.tables.push(...Object.values(evalTables));
     const valBatches = evaluationBatches(validation, { batch: evalBatch, seq: s.seq, maxBatches: s.evalBatches });
+    const scored = { tokens: valBatches.length * evalBatch * s.seq, bytes: valBatches.reduce((n, b) => n + Buffer.byteLength(tokenizer!.decode(Array.from(b.targets.data))), 0) };
     const validate = async (at: number) => {
       let sum = 0;
       for (const b of valBatches) sum += await (await evaluator.evaluate({ ...b, ...evalTables } as never)).loss;
@@ -313,7 +321,7 @@ async function run(o: FinetuneOptions, device: Device): Promise<FinetuneResult> 
       });
     };
 
-    o.report?.({ type: "start", settings: s, step: step.stepCount, trainTokens: train.length, validationTokens: validation.length, trainable: trainableCount, total: size(() => true) });
+    o.report?.({ type: "start", settings: s, step: step.stepCount, trainTokens: train.length, validationTokens: validation.length, scored, trainable: trainableCount, total: size(() => true) });
     if (step.stepCount === 0) await validate(0);
     const tables = uploadTables(device, family, config, s.seq, s.gradAccum);
     disposables.tables.push(...Object.values(tables));
@@ -339,6 +347,6 @@ async function run(o: FinetuneOptions, device: Device): Promise<FinetuneResult> 
     const done = step.stepCount;
     const losses = log.flatMap((e) => (e.loss !== undefined ? [{ step: e.step, loss: e.loss }] : []));
     const validationLog = log.flatMap((e) => (e.val !== undefined ? [{ step: e.step, loss: e.val }] : []));
-    return { settings: s, out: o.out, step: done, interrupted: done < s.steps, losses, validation: validationLog, trainable: trainableCount, seconds, tokens };
+    return { settings: s, out: o.out, step: done, interrupted: done < s.steps, losses, validation: validationLog, trainable: trainableCount, scored, seconds, tokens };
   }
 }

@@ -11,6 +11,7 @@ import { ModelError } from "./errors.js";
 import type { KvCache } from "./families/family.js";
 import type { LoadedModel } from "./model.js";
 import { checkSampling, sampleToken, seededRandom, type SamplingOptions } from "./sample.js";
+import { uploadTables } from "./lm.js";
 
 export interface GeneratorOptions {
   /** Longest prompt + continuation the cache holds (default: the model's context). */
@@ -61,7 +62,7 @@ export class Generator {
   static async create(model: LoadedModel, device: Device, opts: GeneratorOptions = {}): Promise<Generator> {
     const c = model.config;
     const capacity = Math.min(opts.capacity ?? c.maxPositions, c.maxPositions);
-    const buffers = Object.fromEntries(Object.entries(model.family.buffers(c, capacity)).map(([k, t]) => [k, upload(device, Float32Array.from(t.data), { shape: t.shape, dtype: "f32", name: k })]));
+    const buffers = uploadTables(device, model.family, c, capacity);
     const zeros = new Float32Array(c.kvHeads * capacity * c.headDim);
     const slot = (name: string) => upload(device, zeros, { shape: [1, c.kvHeads, capacity, c.headDim], dtype: "f32", name });
     const cache: KvCache = { layers: Array.from({ length: c.layers }, (_, l) => ({ k: slot(`cache.${l}.k`), v: slot(`cache.${l}.v`) })) as never };

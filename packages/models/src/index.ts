@@ -17,6 +17,6 @@ export { saveModel, COMPANION_FILES, type SaveOptions, type FileDType } from "./
 export { trainTokenizer, byteCharacters, type TrainTokenizerOptions } from "./train-tokenizer.js";
 export { readDocuments, packDocuments, splitTokens, trainingBatch, evaluationBatches, checkWindows, type Windows } from "./data.js";
 export { languageModelLoss, lmBatchSpec, uploadTables, stackWindows, type LmBatch } from "./lm.js";
-export { finetune, resolveSettings, FINETUNE_FILES, type FinetuneOptions, type FinetuneSettings, type FinetuneEvent, type FinetuneResult, type Method, type ScheduleName } from "./finetune.js";
+export { finetune, resolveSettings, FINETUNE_FILES, type Scored, type FinetuneOptions, type FinetuneSettings, type FinetuneEvent, type FinetuneResult, type Method, type ScheduleName } from "./finetune.js";
 export { Progress, formatDuration, formatRate, formatBarLine, formatPlainLine, type ProgressOptions, type ProgressStats, type ProgressStream } from "./progress.js";
 export { mergeAdapter, type MergeResult } from "./merge.js";
