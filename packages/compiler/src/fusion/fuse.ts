@@ -15,8 +15,8 @@ import { getPrimitive, type Graph, type Node } from "@dorafuse/core";
 import { CompileError } from "../errors.js";
 import { coneCost, MATMUL_PROLOGUE_LIMIT, SHARED_RECOMPUTE_LIMIT } from "./cost.js";
 import { ref, type GroupKind, type KernelGroup, type Schedule } from "./group.js";
-import { probeRequests, sameIx, symbolicIndex, type ProbeStart } from "./probe.js";
-import { reshapeIndex } from "../wgsl/ix.js";
+import { probeRequests, type ProbeStart } from "./probe.js";
+import { reshapeIndex, sameIndex, symbolicIndex } from "../wgsl/ix.js";
 import { Placement } from "./placement.js";
 import { fusesInto } from "../kernels/custom.js";
 
@@ -106,7 +106,7 @@ function rowFusionBlocker(p: Placement, g: number, c: number, maxRow: number): s
   const req = probeRequests(starts, (n) => p.isLoadedIn(n, [g, c]), targets);
   if (!req) return "the consumer needs an op that cannot be inlined";
   for (const [t, list] of req) {
-    if (!list.every((ix) => sameIx(ix, kIdx))) return `the consumer reads ${ref(t)} at another position than the row being reduced (through a transpose, slice or gather)`;
+    if (!list.every((ix) => sameIndex(ix, kIdx))) return `the consumer reads ${ref(t)} at another position than the row being reduced (through a transpose, slice or gather)`;
   }
   return undefined;
 }
@@ -138,7 +138,7 @@ function fuseEpilogue(p: Placement, m: Node, kind: "matmul" | "custom"): void {
       const starts = [...Q.roots].map((node) => ({ node, idx: reshapeIndex(home, m.shape, node.shape) }));
       const req = probeRequests(starts, (n) => p.isLoadedIn(n, [g, c]), new Set([m]));
       if (!req) blocker = "its consumer needs an op that cannot be inlined";
-      else if (!(req.get(m) ?? []).every((ix) => sameIx(ix, home))) blocker = "its consumer reads it at other positions than the element it writes";
+      else if (!(req.get(m) ?? []).every((ix) => sameIndex(ix, home))) blocker = "its consumer reads it at other positions than the element it writes";
     }
     if (blocker) p.block(m, blocker);
     else {

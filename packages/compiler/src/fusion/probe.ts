@@ -7,7 +7,7 @@
 import type { Node } from "@dorafuse/core";
 import { ExprEmitter, Scope } from "../kernels/expr.js";
 import type { KernelIO } from "../kernels/io.js";
-import { reshapeIndex, type Index } from "../wgsl/ix.js";
+import { reshapeIndex, sameIndex, symbolicIndex, type Index } from "../wgsl/ix.js";
 
 export interface ProbeStart {
   node: Node;
@@ -42,11 +42,6 @@ export function probeRequests(starts: readonly ProbeStart[], isLoaded: (n: Node)
   }
   return requests;
 }
-
-/** Symbolic index variables for a shape: e0, e1, ... (a unit dimension's index is always 0u, as in the kernels). */
-export const symbolicIndex = (shape: readonly number[], prefix = "e"): string[] => shape.map((d, k) => (d === 1 ? "0u" : `${prefix}${k}`));
-
-export const sameIx = (a: Index, b: Index): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * The inputs of a group that the kernel reads only at the element it is writing, in every
@@ -85,7 +80,7 @@ export function identityInputs(group: { kind: string; outputs: readonly Node[]; 
   const other = probeRequests(elsewhere, (n) => loaded.has(n), locals);
   if (!req || !other) return found;
   for (const x of candidates) {
-    if ((req.get(x) ?? []).every((ix) => sameIx(ix, home)) && !other.has(x)) found.add(x);
+    if ((req.get(x) ?? []).every((ix) => sameIndex(ix, home)) && !other.has(x)) found.add(x);
   }
   return found;
 }
@@ -113,7 +108,7 @@ function identityInReduce(group: { outputs: readonly Node[]; inputs: readonly No
   const elements = probeRequests(elementOuts.map((node) => ({ node, idx: eIdx })), isLoaded, locals);
   const rows = probeRequests(rowOuts.map((node) => ({ node, idx: kIdx })), isLoaded, locals);
   if (!phases || !elements || !rows) return found;
-  const all = (m: Map<Node, Index[]>, x: Node, ix: Index) => (m.get(x) ?? []).every((i) => sameIx(i, ix));
+  const all = (m: Map<Node, Index[]>, x: Node, ix: Index) => (m.get(x) ?? []).every((i) => sameIndex(i, ix));
   for (const x of group.inputs) {
     if (same(x.shape, e) && all(phases, x, eIdx) && all(elements, x, eIdx) && !rows.has(x)) found.add(x);
     else if (same(x.shape, kShape) && all(phases, x, kIdx) && !elements.has(x) && all(rows, x, kIdx)) found.add(x);

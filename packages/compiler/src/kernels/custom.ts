@@ -7,11 +7,11 @@
 import type { Node } from "@dorafuse/core";
 import { CompileError } from "../errors.js";
 import { ref } from "../fusion/group.js";
-import { reshapeIndex, unflatten, type Index } from "../wgsl/ix.js";
+import { indexLets, ixVar, opaque, reshapeIndex, sameIndex, symbolicIndex } from "../wgsl/ix.js";
 import { WORKGROUP_INDEX } from "../wgsl/module.js";
 import { template } from "../wgsl/template.js";
 import { ExprEmitter, Scope } from "./expr.js";
-import { elementwiseFlops, usedLets, type KernelBody, type KernelContext } from "./kernel.js";
+import { elementwiseFlops, type KernelBody, type KernelContext } from "./kernel.js";
 import type { KernelLimits } from "../limits.js";
 
 export interface CustomKernel {
@@ -104,35 +104,37 @@ export function customKernel(ctx: KernelContext): KernelBody {
   const shape = op.shape;
   const count = shape.reduce((a, b) => a * b, 1);
   const names = shape.map((_, k) => `i${k}`);
-  const idx: Index = unflatten("gid", shape).map((e, k) => (e === "0u" ? e : names[k]!));
-  const lets = unflatten("gid", shape).map((e, k) => [names[k]!, e] as [string, string]);
+  const gid = ixVar("gid", { bound: count });
+  const idx = indexLets(gid, shape, "i");
   const emitter = new ExprEmitter({
     io,
     isLoaded: ctx.isLoaded,
     local: (n, at) => {
       if (n !== op) return undefined;
-      if (at.join() !== idx.join()) throw new CompileError(`custom kernel k${group.id} reads ${ref(op)} away from the element it computes`, "kernels/custom");
+      if (!sameIndex(at, idx)) throw new CompileError(`custom kernel k${group.id} reads ${ref(op)} away from the element it computes`, "kernels/custom");
       return "result";
     },
-    home: { idx, flat: "gid", shape },
+    home: { idx, flat: gid, shape },
   });
   op.inputs.forEach((x, k) => {
     const params = x.shape.map((_, d) => `j${d}`);
     const scope = new Scope();
-    const v = emitter.value(x, params, scope);
+    const v = emitter.value(x, symbolicIndex(x.shape, "j"), scope);
     const lines = [...scope.lines, `return ${v};`].map((l) => `  ${l}`);
     ctx.module.fn(`x${k}`, `fn x${k}(${params.map((p) => `${p}: u32`).join(", ")}) -> ${x.dtype === "bool" ? "bool" : x.dtype} {\n${lines.join("\n")}\n}`);
   });
   const fnName = `op_${op.op.replace(/[^A-Za-z0-9_]/g, "_")}`;
   const userBody = dedent(spec.element!(op)).map((l) => `  ${l}`);
   ctx.module.fn(fnName, `fn ${fnName}(${names.map((p) => `${p}: u32`).join(", ")}) -> ${op.dtype} {\n${userBody.join("\n")}\n}`);
-  const epi = new Scope();
-  const stores = group.outputs.map((o) => io.store(o, "gid", emitter.value(o, reshapeIndex(idx, shape, o.shape), epi)));
+  // the element's index is declared at the top (the root scope's lines), before the call
+  const top = new Scope();
+  const call = `${fnName}(${idx.map((x) => emitter.ix(x, top)).join(", ")})`;
+  const epi = new Scope(top, { barrier: true });
+  const stores = group.outputs.map((o) => io.store(o, gid, emitter.value(o, reshapeIndex(idx, shape, o.shape), epi)));
   for (const [name, code] of emitter.functions) ctx.module.fn(name, code);
   const size = Math.min(256, ctx.target.limits.maxComputeInvocationsPerWorkgroup, ctx.target.limits.maxComputeWorkgroupSizeX);
-  const call = `${fnName}(${names.map((n, k) => (shape[k] === 1 ? "0u" : n)).join(", ")})`;
   return {
-    body: body({ wgIndex: WORKGROUP_INDEX, size: String(size), count: String(count), index: usedLets(lets, [call, ...epi.lines, ...stores]), call, epilogue: [...epi.lines, ...stores] }).split("\n"),
+    body: body({ wgIndex: WORKGROUP_INDEX, size: String(size), count: String(count), index: top.lines, call, epilogue: [...epi.lines, ...stores] }).split("\n"),
     workgroupSize: size,
     workgroups: Math.ceil(count / size),
     flops: count * (spec.flopsPerElement?.(op) ?? 1) + elementwiseFlops(group.nodes.filter((n) => n !== op && !op.inputs.includes(n)), count),
@@ -143,8 +145,8 @@ export function customKernel(ctx: KernelContext): KernelBody {
 function bodyKernel(ctx: KernelContext, op: Node, make: NonNullable<CustomKernel["body"]>): KernelBody {
   const b = make({
     node: op,
-    input: (k, flat) => ctx.io.load(op.inputs[k]!, flat),
-    output: (flat, value) => ctx.io.store(op, flat, value),
+    input: (k, flat) => ctx.io.load(op.inputs[k]!, opaque(flat)),
+    output: (flat, value) => ctx.io.store(op, opaque(flat), value),
     fn: (name, code) => ctx.module.fn(name, code),
     workgroupVar: (decl) => ctx.module.workgroupVar(decl),
     workgroupIndex: `(${WORKGROUP_INDEX})`,

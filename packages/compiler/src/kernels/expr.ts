@@ -10,7 +10,7 @@
 // and see their parents' values, so each value is computed once where it is valid.
 import { getPrimitive, type Node } from "@dorafuse/core";
 import { CompileError } from "../errors.js";
-import { add, flatten, lit, litValue, reshapeIndex, sub, type Index, type Ix } from "../wgsl/ix.js";
+import { add, flatten, letsOf, lit, litValue, max, min, namesOf, opaque, reshapeIndex, sameIndex, sub, type Index, type Ix } from "../wgsl/ix.js";
 import { literal } from "../wgsl/types.js";
 import type { KernelIO } from "./io.js";
 
@@ -47,10 +47,13 @@ export class Scope {
     this.lines.push(s);
   }
 
-  /** The outermost scope from this one up (to the first barrier) that defines none of `names` above it. */
-  placeFor(names: ReadonlySet<string>): Scope {
+  /**
+   * The outermost scope from this one up (to the first barrier, or to the root with
+   * `throughBarriers`) that defines none of `names` above it.
+   */
+  placeFor(names: ReadonlySet<string>, throughBarriers = false): Scope {
     let s: Scope = this;
-    while (!s.barrier && s.parent && ![...names].some((n) => s.defines.has(n))) s = s.parent;
+    while ((throughBarriers || !s.barrier) && s.parent && ![...names].some((n) => s.defines.has(n))) s = s.parent;
     return s;
   }
 }
@@ -66,8 +69,6 @@ export interface ExprEnv {
   /** The kernel's own index and its flat form, so loads at that index reuse `gid`. */
   home?: { idx: Index; flat: Ix; shape: readonly number[] };
 }
-
-const sameIndex = (a: Index, b: Index): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export class ExprEmitter {
   private readonly uses = new Map<number, number>();
@@ -90,6 +91,7 @@ export class ExprEmitter {
     }
     const key = `${node.id}@${idx.join(",")}`;
     const hit = scope.find(key);
+    if (hit === undefined) this.declareLets(idx, scope);
     if (hit !== undefined) return hit;
     const local = this.env.local?.(node, idx);
     if (local !== undefined) return local;
@@ -112,6 +114,31 @@ export class ExprEmitter {
     home.remember(key, name);
     if (home !== scope) scope.remember(key, name);
     return name;
+  }
+
+  /** The WGSL text of index `x`, declaring the `let` variables it uses where they are first needed. */
+  ix(x: Ix, scope: Scope): string {
+    this.declareLets([x], scope);
+    return x.text;
+  }
+
+  /**
+   * Declares each `let` index variable of `xs` once, in the outermost scope where its
+   * definition is valid. Index variables are defined from names the template's frame declares
+   * before any block (gid, row, batch) or that a scope declares (loop counters), so they may
+   * rise through barriers: the root scope's lines are printed at the top of the kernel.
+   */
+  private declareLets(xs: Index, scope: Scope): void {
+    for (const v of letsOf(xs)) {
+      if (v.k !== "var" || !v.def) continue;
+      const key = `let:${v.name}`;
+      if (scope.find(key) !== undefined) continue;
+      const home = scope.placeFor(new Set(namesOf(v.def)), true);
+      home.line(`let ${v.name} = ${v.def.text};`);
+      home.defines.add(v.name);
+      home.remember(key, v.name);
+      if (home !== scope) scope.remember(key, v.name);
+    }
   }
 
   private fresh(node: Node): string {
@@ -149,7 +176,7 @@ export class ExprEmitter {
         return { expr: this.gather(node, idx, scope), alias: true };
       case "iota": {
         const i = idx[a.axis as number]!;
-        return { expr: node.dtype === "u32" ? i : `${node.dtype === "bool" ? "bool" : node.dtype}(${i})` };
+        return { expr: node.dtype === "u32" ? i.text : `${node.dtype === "bool" ? "bool" : node.dtype}(${i})` };
       }
       case "randomBits": {
         // the primitive's WGSL twin of the interpreter's threefry2x32 (packages/core/src/random)
@@ -185,8 +212,7 @@ export class ExprEmitter {
       const hi = lo + len;
       if (lo > 0) conds.push(`${o} >= ${lit(lo)}`);
       conds.push(`${o} < ${lit(hi)}`);
-      const clamped = lo > 0 ? `min(max(${o}, ${lit(lo)}), ${lit(hi - 1)})` : `min(${o}, ${lit(hi - 1)})`;
-      return sub(clamped, lit(lo));
+      return sub(min(max(o, lit(lo)), lit(hi - 1)), lit(lo));
     });
     const v = this.value(x, inIdx, scope);
     if (conds.length === 0) return v;
@@ -208,7 +234,7 @@ export class ExprEmitter {
     const live = pieces.filter((p) => p.len > 0);
     const read = (p: (typeof pieces)[number]) => {
       const local = known !== undefined ? lit(Math.min(Math.max(known, p.start), p.start + p.len - 1) - p.start)
-        : p.start === 0 ? `min(${o}, ${lit(p.len - 1)})` : `min(max(${o}, ${lit(p.start)}) - ${lit(p.start)}, ${lit(p.len - 1)})`;
+        : min(sub(max(o, lit(p.start)), lit(p.start)), lit(p.len - 1));
       const ix = idx.map((v, k) => (k === axis ? (p.len === 1 ? lit(0) : local) : v));
       return this.value(p.x, ix, scope);
     };
@@ -228,7 +254,7 @@ export class ExprEmitter {
     const r = ind.shape.length;
     const iv = this.value(ind, idx.slice(axis, axis + r), scope);
     const n = x.shape[axis]!;
-    const pos = ind.dtype === "u32" ? `min(${iv}, ${lit(n - 1)})` : `u32(clamp(${iv}, 0i, ${n - 1}i))`;
+    const pos = ind.dtype === "u32" ? min(opaque(iv), lit(n - 1)) : opaque(`u32(clamp(${iv}, 0i, ${n - 1}i))`, n);
     const xIdx = [...idx.slice(0, axis), pos, ...idx.slice(axis + r)];
     return this.value(x, xIdx, scope);
   }

@@ -6,7 +6,7 @@
 // the slice holding the element, writes branch to it.
 import type { DType, Node } from "@dorafuse/core";
 import { CompileError } from "../errors.js";
-import { add, lit, sub, type Ix } from "../wgsl/ix.js";
+import { add, lit, max, min, sub, type Ix } from "../wgsl/ix.js";
 import { fromStorage, fromWord, toStorage, toWord } from "../wgsl/types.js";
 
 export interface TensorSlot {
@@ -67,7 +67,7 @@ function sliceLoads(s: TensorSlot, flat: Ix): string {
   const slices = s.slices!;
   const read = (k: number) => {
     const sl = slices[k]!;
-    const idx = k === 0 ? `min(${flat}, ${lit(sl.count - 1)})` : `min(max(${flat}, ${lit(sl.start)}) - ${lit(sl.start)}, ${lit(sl.count - 1)})`;
+    const idx = min(sub(max(flat, lit(sl.start)), lit(sl.start)), lit(sl.count - 1));
     return fromStorage(s.dtype, `${sl.binding}[${idx}]`);
   };
   let expr = read(slices.length - 1);

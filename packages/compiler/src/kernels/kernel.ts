@@ -29,23 +29,6 @@ export interface KernelBody {
 
 export type KernelTemplate = (ctx: KernelContext) => KernelBody;
 
-/** Declares `let` statements only for the index variables the body actually uses. */
-export function usedLets(lets: readonly [string, string][], body: readonly string[]): string[] {
-  const text = body.join("\n");
-  const used = new Set<string>();
-  // a let may feed another let declared after it: walk backwards
-  const out: string[] = [];
-  for (let i = lets.length - 1; i >= 0; i--) {
-    const [name, expr] = lets[i]!;
-    const re = new RegExp(`\\b${name}\\b`);
-    if (re.test(text) || [...used].some((u) => re.test(lets.find((l) => l[0] === u)![1]))) {
-      used.add(name);
-      out.unshift(`let ${name} = ${expr};`);
-    }
-  }
-  return out;
-}
-
 /** Smallest power of two ≥ n. */
 export const nextPow2 = (n: number): number => (n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n)));
 

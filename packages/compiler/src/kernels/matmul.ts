@@ -6,12 +6,12 @@
 import type { Node } from "@dorafuse/core";
 import { CompileError } from "../errors.js";
 import { ref } from "../fusion/group.js";
-import { reshapeIndex, unflatten, type Index } from "../wgsl/ix.js";
+import { add, indexLets, ixVar, lit, mul, reshapeIndex, sameIndex, type Index, type Ix } from "../wgsl/ix.js";
 import { WORKGROUP_INDEX } from "../wgsl/module.js";
 import { template } from "../wgsl/template.js";
 import { accumulatorType, fromAccumulator, toAccumulator } from "../wgsl/types.js";
 import { ExprEmitter, Scope } from "./expr.js";
-import { elementwiseFlops, usedLets, type KernelBody, type KernelContext } from "./kernel.js";
+import { elementwiseFlops, type KernelBody, type KernelContext } from "./kernel.js";
 import { chooseTile, threadsOf } from "./tiles.js";
 
 const stage = template(
@@ -68,8 +68,6 @@ for (var i = 0u; i < {{rm}}u; i++) {
 `,
 );
 
-const same = (a: Index, b: Index) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 export function matmulKernel(ctx: KernelContext): KernelBody {
   const { group, io, target } = ctx;
   const c = group.anchors[0]!;
@@ -85,24 +83,24 @@ export function matmulKernel(ctx: KernelContext): KernelBody {
   const mTiles = Math.ceil(m / t.tm);
   const nTiles = Math.ceil(n / t.tn);
 
-  const bNames = batchShape.map((_, i) => `b${i}`);
-  const bIdx = unflatten("batch", batchShape).map((x, i) => (x === "0u" ? x : bNames[i]!));
-  const bLets = unflatten("batch", batchShape).map((x, i) => [bNames[i]!, x] as [string, string]);
-  const home: Index = [...bIdx, m === 1 ? "0u" : "m", n === 1 ? "0u" : "n"];
+  const bIdx = indexLets(ixVar("batch", { bound: batch }), batchShape, "b");
+  const home: Index = [...bIdx, m === 1 ? lit(0) : ixVar("m", { bound: m }), n === 1 ? lit(0) : ixVar("n", { bound: n })];
+  // the batch index is declared at the top (the root scope's lines), read by every block
+  const top = new Scope();
 
   const emitter = new ExprEmitter({
     io,
     isLoaded: ctx.isLoaded,
     local: (node, idx) => {
       if (node !== c) return undefined;
-      if (!same(idx, home)) throw new CompileError(`matmul kernel k${group.id} reads ${ref(c)} at [${idx}], not at the element it computes`, "kernels/matmul");
+      if (!sameIndex(idx, home)) throw new CompileError(`matmul kernel k${group.id} reads ${ref(c)} at [${idx}], not at the element it computes`, "kernels/matmul");
       return fromAccumulator(c.dtype, acc, "acc[i * " + t.rn + "u + j]");
     },
-    home: { idx: home, flat: flatHome(bIdx, batchShape, m, n), shape: c.shape },
+    home: { idx: home, flat: flatHome(batchShape, m, n), shape: c.shape },
   });
   const staged = (x: Node, tile: string, rowVar: string, colVar: string, rows: number, cols: number, rowBase: string, colBase: string, rowLim: number, colLim: number) => {
-    const scope = new Scope();
-    const v = emitter.value(x, [...bIdx, rowVar, colVar], scope);
+    const scope = new Scope(top, { barrier: true, declares: [rowVar, colVar] });
+    const v = emitter.value(x, [...bIdx, ixVar(rowVar, { bound: rowLim }), ixVar(colVar, { bound: colLim })], scope);
     return stage({
       count: String(rows * cols),
       threads: String(threads),
@@ -120,14 +118,13 @@ export function matmulKernel(ctx: KernelContext): KernelBody {
   };
   const stageA = staged(a, "tile_a", "am", "ak", t.tm, t.tk, `tile_m * ${t.tm}u`, "k0", m, k);
   const stageB = staged(b, "tile_b", "bk", "bn", t.tk, t.tn, "k0", `tile_n * ${t.tn}u`, k, n);
-  const epi = new Scope();
-  const flat = flatHome(bIdx, batchShape, m, n);
+  const epi = new Scope(top, { barrier: true, declares: ["m", "n"] });
+  const flat = flatHome(batchShape, m, n);
   // an epilogue output may be a reshape of the product (same elements, same order)
   const stores = group.outputs.map((o) => io.store(o, flat, emitter.value(o, reshapeIndex(home, c.shape, o.shape), epi)));
   ctx.module.workgroupVar(`tile_a: array<${acc}, ${t.tm * t.tk}>`);
   ctx.module.workgroupVar(`tile_b: array<${acc}, ${t.tk * t.tn}>`);
   for (const [name, code] of emitter.functions) ctx.module.fn(name, code);
-  const all = [stageA, stageB, ...epi.lines, ...stores];
   return {
     body: frame({
       wgIndex: WORKGROUP_INDEX,
@@ -135,7 +132,7 @@ export function matmulKernel(ctx: KernelContext): KernelBody {
       nTiles: String(nTiles),
       mTiles: String(mTiles),
       mnTiles: String(mTiles * nTiles),
-      batchIndex: usedLets(bLets, all),
+      batchIndex: top.lines,
       tx: String(t.tn / t.rn),
       acc,
       regs: String(t.rm * t.rn),
@@ -159,7 +156,7 @@ export function matmulKernel(ctx: KernelContext): KernelBody {
 }
 
 /** Flat offset of (batch…, m, n) in the output. */
-function flatHome(bIdx: Index, batchShape: readonly number[], m: number, n: number): string {
-  const batchFlat = batchShape.length === 0 ? "" : `batch * ${m * n}u + `;
-  return `${batchFlat}m * ${n}u + n`;
+function flatHome(batchShape: readonly number[], m: number, n: number): Ix {
+  const rowCol = add(mul(ixVar("m", { bound: m }), n), ixVar("n", { bound: n }));
+  return batchShape.length === 0 ? rowCol : add(mul(ixVar("batch"), m * n), rowCol);
 }

@@ -8,12 +8,12 @@
 import type { Node } from "@dorafuse/core";
 import { CompileError } from "../errors.js";
 import { ref } from "../fusion/group.js";
-import { unflatten, type Index } from "../wgsl/ix.js";
+import { indexLets, ixVar, sameIndex, type Ix } from "../wgsl/ix.js";
 import { WORKGROUP_INDEX } from "../wgsl/module.js";
 import { template } from "../wgsl/template.js";
 import { accumulatorType, fromAccumulator, reduceCombine, reduceIdentity, toAccumulator } from "../wgsl/types.js";
 import { ExprEmitter, Scope } from "./expr.js";
-import { elementwiseFlops, nextPow2, usedLets, type KernelBody, type KernelContext } from "./kernel.js";
+import { elementwiseFlops, nextPow2, type KernelBody, type KernelContext } from "./kernel.js";
 
 const phase = template(
   "reduce-phase",
@@ -23,7 +23,6 @@ const phase = template(
 var acc{{n}} = {{identity}};
 if (live) {
   for (var j = lane; j < {{rowLen}}u; j += {{threads}}u) {
-    {{index}}
     {{compute}}
     acc{{n}} = {{combine}};
   }
@@ -45,7 +44,6 @@ const rowPass = template(
 {{hoisted}}
 if (live) {
   for (var j = lane; j < {{rowLen}}u; j += {{threads}}u) {
-    {{index}}
     {{compute}}
     {{stores}}
   }
@@ -68,7 +66,6 @@ let live = row < {{rows}}u;
 `,
 );
 
-const same = (a: Index, b: Index) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export function reduceKernel(ctx: KernelContext): KernelBody {
   const { group, io } = ctx;
@@ -89,13 +86,11 @@ export function reduceKernel(ctx: KernelContext): KernelBody {
   const rowsPerGroup = size / threads;
 
   // kept dimensions come from the row number, reduced ones from the loop counter j
-  const kNames = kShape.map((_, m) => `k${m}`);
-  const kIdx = unflatten("row", kShape).map((x, m) => (x === "0u" ? x : kNames[m]!));
-  const kLets = unflatten("row", kShape).map((x, m) => [kNames[m]!, x] as [string, string]);
-  const rNames = rShape.map((_, m) => `r${m}`);
-  const rIdx = unflatten("j", rShape).map((x, m) => (x === "0u" ? x : rNames[m]!));
-  const rLets = unflatten("j", rShape).map((x, m) => [rNames[m]!, x] as [string, string]);
-  const eIdx: string[] = e.map((_, k) => (axes.includes(k) ? rIdx[axes.indexOf(k)]! : kIdx[kept.indexOf(k)]!));
+  // (`row` has no bound: past the last row, lanes compute but store nothing)
+  const row = ixVar("row");
+  const kIdx = indexLets(row, kShape, "k");
+  const rIdx = indexLets(ixVar("j", { bound: rowLen }), rShape, "r");
+  const eIdx: Ix[] = e.map((_, k) => (axes.includes(k) ? rIdx[axes.indexOf(k)]! : kIdx[kept.indexOf(k)]!));
 
   const results = new Map<Node, string>();
   const emitter = new ExprEmitter({
@@ -104,7 +99,7 @@ export function reduceKernel(ctx: KernelContext): KernelBody {
     local: (n, idx) => {
       const r = results.get(n);
       if (r === undefined) return undefined;
-      if (!same(idx, kIdx)) throw new CompileError(`row kernel k${group.id} reads ${ref(n)} at [${idx}], not at its row [${kIdx}]`, "kernels/reduce");
+      if (!sameIndex(idx, kIdx)) throw new CompileError(`row kernel k${group.id} reads ${ref(n)} at [${idx}], not at its row [${kIdx}]`, "kernels/reduce");
       return r;
     },
   });
@@ -119,7 +114,7 @@ export function reduceKernel(ctx: KernelContext): KernelBody {
     const acc = accumulatorType(a.dtype);
     accTypes.add(acc);
     const pass = new Scope(top, { barrier: true });
-    const loop = new Scope(pass, { declares: ["j", ...rNames] });
+    const loop = new Scope(pass, { declares: ["j"] });
     const v = emitter.value(a.inputs[0]!, eIdx, loop);
     phases.push(
       phase({
@@ -129,7 +124,6 @@ export function reduceKernel(ctx: KernelContext): KernelBody {
         identity: reduceIdentity(op, acc),
         rowLen: String(rowLen),
         threads: String(threads),
-        index: usedLets(rLets, loop.lines),
         compute: loop.lines,
         combine: reduceCombine(op, `acc${n}`, toAccumulator(a.dtype, acc, v)),
         acc,
@@ -147,28 +141,26 @@ export function reduceKernel(ctx: KernelContext): KernelBody {
   let elementPass: string[] = [];
   if (elementOuts.length) {
     const pass = new Scope(top, { barrier: true });
-    const loop = new Scope(pass, { declares: ["j", ...rNames] });
+    const loop = new Scope(pass, { declares: ["j"] });
     const stores = elementOuts.map((o) => io.store(o, emitter.flat(eIdx, e), emitter.value(o, eIdx, loop)));
-    const lines = [...loop.lines, ...stores];
-    elementPass = rowPass({ rowLen: String(rowLen), threads: String(threads), hoisted: pass.lines, index: usedLets(rLets, lines), compute: loop.lines, stores }).split("\n");
+    elementPass = rowPass({ rowLen: String(rowLen), threads: String(threads), hoisted: pass.lines, compute: loop.lines, stores }).split("\n");
   }
   const rowScope = new Scope(top, { barrier: true });
   const rowStores = rowOuts.map((o) => {
     if (o.shape.join() !== kShape.join()) throw new CompileError(`row kernel k${group.id}: output ${ref(o)} [${o.shape}] is neither [${e}] nor the row shape [${kShape}]`, "kernels/reduce");
-    return io.store(o, "row", emitter.value(o, kIdx, rowScope));
+    return io.store(o, row, emitter.value(o, kIdx, rowScope));
   });
   const rowBlock = rowStores.length ? [`if (live && lane == 0u) {`, ...[...rowScope.lines, ...rowStores].map((l) => `  ${l}`), `}`] : [];
   for (const [name, code] of emitter.functions) ctx.module.fn(name, code);
   // values hoisted out of the loops read only the row's index; for rows past the end they
   // read out of range, which WebGPU's robust buffer access makes harmless, and go unused
-  const all = [...phases, ...elementPass, ...rowBlock];
   return {
     body: frame({
       wgIndex: WORKGROUP_INDEX,
       threads: String(threads),
       rowsPerGroup: String(rowsPerGroup),
       rows: String(rows),
-      rowIndex: usedLets(kLets, all),
+      rowIndex: top.lines,
       phases,
       elementPass,
       rowStores: rowBlock,

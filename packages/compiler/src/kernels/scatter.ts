@@ -5,23 +5,21 @@
 // sequential sum; the cost is (output elements × index count), fine for embedding
 // gradients at the sizes a training step has.
 import type { Node } from "@dorafuse/core";
-import { lit, unflatten } from "../wgsl/ix.js";
+import { indexLets, ixVar, lit, min, opaque } from "../wgsl/ix.js";
 import { WORKGROUP_INDEX } from "../wgsl/module.js";
 import { template } from "../wgsl/template.js";
 import { accumulatorType, fromAccumulator, toAccumulator } from "../wgsl/types.js";
 import { ExprEmitter, Scope } from "./expr.js";
-import { usedLets, type KernelBody, type KernelContext } from "./kernel.js";
+import type { KernelBody, KernelContext } from "./kernel.js";
 
 const body = template(
   "scatter",
   `
 let gid = ({{wgIndex}}) * {{size}}u + lid;
 if (gid >= {{count}}u) { return; }
-{{index}}
 {{hoisted}}
 var acc = {{zero}};
 for (var p = 0u; p < {{positions}}u; p++) {
-  {{positionIndex}}
   {{indexCompute}}
   if ({{target}} == {{own}}) {
     {{updateCompute}}
@@ -41,39 +39,34 @@ export function scatterKernel(ctx: KernelContext): KernelBody {
   const n = shape[axis]!;
   const count = shape.reduce((a, b) => a * b, 1);
   const positions = ind.shape.reduce((a, b) => a * b, 1);
-  const names = shape.map((_, k) => `i${k}`);
-  const oLets = unflatten("gid", shape).map((e, k) => [names[k]!, e] as [string, string]);
-  const oIdx = unflatten("gid", shape).map((e, k) => (e === "0u" ? e : names[k]!));
-  const pNames = ind.shape.map((_, k) => `p${k}`);
-  const pLets = unflatten("p", ind.shape).map((e, k) => [pNames[k]!, e] as [string, string]);
-  const pIdx = unflatten("p", ind.shape).map((e, k) => (e === "0u" ? e : pNames[k]!));
+  const gid = ixVar("gid", { bound: count });
+  const oIdx = indexLets(gid, shape, "i");
+  const pIdx = indexLets(ixVar("p", { bound: positions }), ind.shape, "p");
   const acc = accumulatorType(s.dtype);
 
   const emitter = new ExprEmitter({ io, isLoaded: ctx.isLoaded });
   const top = new Scope();
-  const loop = new Scope(top, { declares: ["p", ...pNames] });
+  const loop = new Scope(top, { declares: ["p"] });
   const iv = emitter.value(ind, pIdx, loop);
-  const target = ind.dtype === "u32" ? `min(${iv}, ${lit(n - 1)})` : `u32(clamp(${iv}, 0i, ${n - 1}i))`;
+  const target = ind.dtype === "u32" ? min(opaque(iv), lit(n - 1)) : opaque(`u32(clamp(${iv}, 0i, ${n - 1}i))`, n);
+  const own = emitter.ix(oIdx[axis]!, top);
   const hit = new Scope(loop);
   const uIdx = [...oIdx.slice(0, axis), ...pIdx, ...oIdx.slice(axis + 1)];
   const u = emitter.value(upd, uIdx, hit);
-  const store = io.store(s, "gid", fromAccumulator(s.dtype, acc, "acc"));
+  const store = io.store(s, gid, fromAccumulator(s.dtype, acc, "acc"));
   for (const [name, code] of emitter.functions) ctx.module.fn(name, code);
   const size = Math.min(256, ctx.target.limits.maxComputeInvocationsPerWorkgroup, ctx.target.limits.maxComputeWorkgroupSizeX);
-  const inner = [...top.lines, ...loop.lines, ...hit.lines, target, u, oIdx[axis]!];
   return {
     body: body({
       wgIndex: WORKGROUP_INDEX,
       size: String(size),
       count: String(count),
-      index: usedLets(oLets, inner),
       zero: acc === "f32" ? "0.0" : acc === "i32" ? "0i" : "0u",
       hoisted: top.lines,
       positions: String(positions),
-      positionIndex: usedLets(pLets, inner),
       indexCompute: loop.lines,
-      target,
-      own: oIdx[axis]!,
+      target: target.text,
+      own,
       updateCompute: hit.lines,
       update: toAccumulator(upd.dtype, acc, u),
       store,
