@@ -21,11 +21,10 @@ export {
   type PrimitiveKind,
   type EvalContext,
   type TypeInfo,
-  registerPrimitive,
-  findPrimitive,
-  getPrimitive,
-  listPrimitives,
+  type Emitter,
 } from "./ir/primitive.js";
+export { registerPrimitive, findPrimitive, getPrimitive, listPrimitives } from "./ir/registry.js";
+export { BUILTINS, type PrimitiveName } from "./prims/index.js";
 export { GraphBuilder, buildGraph, attrsKey } from "./ir/builder.js";
 export { inline, inlineMap } from "./ir/inline.js";
 export { printGraph, printNode, fmtAttrs, fmtType, type PrintOptions } from "./ir/print.js";
@@ -36,6 +35,6 @@ export { doraLayout, doraDropMask, type DoraAttrs, type DoraLayout } from "./pri
 export type { CallAttrs } from "./prims/call.js";
 export { interpret, type InputValue, type InterpretMode, type InterpretOptions } from "./interpret/interpret.js";
 export { threefry2x32, randomBitsReference, THREEFRY_WGSL } from "./random/threefry.js";
-export { vjpGraph, backprop } from "./autodiff/vjp.js";
+export { vjpGraph, backprop, callVjp } from "./autodiff/vjp.js";
 export { registerPrimalRewrite, unregisterPrimalRewrite, applyPrimalRewrites, type PrimalRewrite } from "./autodiff/rewrites.js";
-export { checkpointCall, customVjpCall, callVjp } from "./autodiff/checkpoint.js";
+export { checkpointCall, customVjpCall } from "./autodiff/checkpoint.js";

@@ -306,10 +306,12 @@ describe("custom primitives", () => {
     expect(() => vjpGraph(g, [0])).toThrow(/primitive "test.noGrad" has no VJP rule, but a gradient flows through\n {4}%\d+:f32\[2\] = test.noGrad %\d+/);
   });
 
-  it("re-registering a name needs replace", () => {
-    expect(() => registerPrimitive({ name: "add", kind: "custom", infer: () => ({ shape: [], dtype: "f32" }), evaluate: () => new Float64Array(1) })).toThrow(
-      'registerPrimitive: "add" is already registered',
-    );
+  it("a built-in name cannot be registered, and re-registering a custom one needs replace", () => {
+    const make = (name: string) => ({ name, kind: "custom" as const, infer: () => ({ shape: [], dtype: "f32" as const }), evaluate: () => new Float64Array(1) });
+    expect(() => registerPrimitive(make("add"))).toThrow('registerPrimitive: "add" is a built-in primitive');
+    registerPrimitive(make("test.twice"));
+    expect(() => registerPrimitive(make("test.twice"))).toThrow('registerPrimitive: "test.twice" is already registered');
+    expect(() => registerPrimitive(make("test.twice"), true)).not.toThrow();
   });
 
   it("gather of integer tables and random bits carry no gradient", () =>

@@ -3,10 +3,10 @@
 // rule and sums cotangents. Rules are written in primitives, so the result can itself be
 // differentiated (vjpGraph of a vjpGraph gives second derivatives).
 import { GraphBuilder } from "../ir/builder.js";
-import type { Graph, Node } from "../ir/node.js";
+import type { Attrs, Graph, GraphRef, Node } from "../ir/node.js";
 import { isFloat } from "../ir/dtype.js";
-import { getPrimitive } from "../ir/primitive.js";
-import { inlineMap } from "../ir/inline.js";
+import { getPrimitive } from "../ir/registry.js";
+import { inline, inlineMap } from "../ir/inline.js";
 import { printNode } from "../ir/print.js";
 import { sameShape } from "../ir/shapes.js";
 import { TraceError } from "../errors.js";
@@ -65,7 +65,7 @@ export function backprop(b: GraphBuilder, outputs: readonly Node[], seeds: reado
     const n = order[k]!;
     const g = ct.get(n);
     if (!g || n.inputs.length === 0 || !n.inputs.some((i) => live.has(i))) continue;
-    const rule = getPrimitive(n.op).vjp;
+    const rule = n.op === "call" ? callVjp : getPrimitive(n.op).vjp;
     if (!rule) throw new TraceError(`vjp: primitive "${n.op}" has no VJP rule, but a gradient flows through\n    ${printNode(n)}`);
     const gs = rule(g, n, b);
     n.inputs.forEach((inp, i) => {
@@ -93,4 +93,38 @@ function reachable(outputs: readonly Node[]): Node[] {
     for (const i of n.inputs) stack.push(i);
   }
   return [...seen].sort((a, b) => a.id - b.id);
+}
+
+/** One more `remat` level than the node had, so the copy never hash-conses with its source. */
+const remat = (n: Node): Attrs => ({ ...n.attrs, remat: ((n.attrs.remat as number | undefined) ?? 0) + 1 });
+
+// vjpGraph of a body is the same for every call of it (a checkpointed layer used N times).
+const bodyVjps = new WeakMap<Graph, Graph>();
+
+function bodyVjp(body: Graph): Graph {
+  let g = bodyVjps.get(body);
+  if (!g) {
+    const wrt = body.inputs.flatMap((n, i) => (isFloat(n.dtype) ? [i] : []));
+    g = vjpGraph(body, wrt);
+    bodyVjps.set(body, g);
+  }
+  return g;
+}
+
+/**
+ * VJP rule of `call` (prims/call.ts): the transform applied to the body, so it lives with the
+ * transform rather than in the primitive's record.
+ */
+export function callVjp(ct: Node, node: Node, b: GraphBuilder): (Node | null)[] {
+  const args = node.inputs;
+  if (node.attrs.mode === "customVjp") {
+    const outs = inline((node.attrs.bwd as GraphRef).graph, b, [...args, ct]);
+    return outs.map((o, i) => (isFloat(args[i]!.dtype) ? o : null));
+  }
+  // checkpoint: forward recomputation and backward of the body, all marked `remat`
+  const body = (node.attrs.body as GraphRef).graph;
+  const outs = inline(bodyVjp(body), b, [...args, ct], remat);
+  const grads = outs.slice(1);
+  let k = 0;
+  return args.map((a) => (isFloat(a.dtype) ? grads[k++]! : null));
 }

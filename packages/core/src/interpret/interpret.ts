@@ -3,7 +3,8 @@
 // ("f32", to mimic the device). Deterministic; frees each value after its last use.
 import "../prims/index.js";
 import type { Graph, Node } from "../ir/node.js";
-import { getPrimitive, type EvalContext } from "../ir/primitive.js";
+import type { EvalContext } from "../ir/primitive.js";
+import { getPrimitive } from "../ir/registry.js";
 import { roundFor, wrapInt, isFloat } from "../ir/dtype.js";
 import { fmtShape, sameShape, sizeOf } from "../ir/shapes.js";
 import { printNode } from "../ir/print.js";

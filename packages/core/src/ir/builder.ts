@@ -1,10 +1,10 @@
 // GraphBuilder: the one way nodes are made. `emit` looks up the primitive, runs its shape
 // rule (errors carry the op, the shapes and the user's call site) and hash-conses by key, so
 // emitting the same (op, inputs, attrs) twice returns the same Node: CSE for free.
-import "../prims/index.js";
 import { DTYPES, type DType } from "./dtype.js";
 import type { AttrValue, Attrs, Graph, Node } from "./node.js";
-import { getPrimitive, type TypeInfo } from "./primitive.js";
+import type { Emitter, TypeInfo } from "./primitive.js";
+import { getPrimitive } from "./registry.js";
 import { DTypeError, ShapeError, TraceError } from "../errors.js";
 import { checkShape } from "./shapes.js";
 
@@ -37,7 +37,7 @@ function withSite(e: unknown, op: string, site: string | undefined): unknown {
   return e;
 }
 
-export class GraphBuilder {
+export class GraphBuilder implements Emitter {
   private readonly table = new Map<string, Node>();
 
   /** A fresh graph input. Inputs are never merged, even with equal names. */

@@ -1,10 +1,15 @@
 // The primitive record: everything the system knows about one op, in one place — its shape
 // rule, its float64 reference, its VJP rule and its lowering hint. Built-in primitives live
-// under src/prims/ (one file per family); library authors add their own with
-// `registerPrimitive`, through the same interface (the `custom` op mechanism).
+// under src/prims/ (one file per family, gathered in the typed table prims/index.ts); library
+// authors add their own with `registerPrimitive` (ir/registry.ts), through the same interface.
+// This file holds only types, so primitives import nothing that imports them.
 import type { DType } from "./dtype.js";
 import type { Attrs, Graph, Node } from "./node.js";
-import type { GraphBuilder } from "./builder.js";
+
+/** What a VJP rule emits its nodes on: a GraphBuilder, seen through the one method rules use. */
+export interface Emitter {
+  emit(op: string, inputs: readonly Node[], attrs?: Attrs, site?: string): Node;
+}
 
 /** What a shape rule sees of each input. */
 export interface TypeInfo {
@@ -50,35 +55,9 @@ export interface Primitive<A extends Attrs = Attrs> {
    * bool and index inputs, or an input the output does not depend on smoothly).
    * Absent: the op is not differentiable; vjp throws if a gradient must flow through it.
    */
-  vjp?(ct: Node, node: Node, b: GraphBuilder): (Node | null)[];
+  vjp?(ct: Node, node: Node, b: Emitter): (Node | null)[];
   /** Elementwise ops: a WGSL expression over the argument expressions (bool values as WGSL `bool`). */
   wgsl?: (args: string[], node: Node) => string;
   /** WGSL functions the `wgsl` expression calls (e.g. `df_erf`), emitted once per module. */
   readonly wgslFunctions?: string;
-}
-
-const registry = new Map<string, Primitive<any>>();
-
-/** Adds a primitive. Re-registering a name throws unless `replace` is set (tests, hot reload). */
-export function registerPrimitive<A extends Attrs>(p: Primitive<A>, replace = false): Primitive<A> {
-  if (registry.has(p.name) && !replace) throw new Error(`registerPrimitive: "${p.name}" is already registered`);
-  registry.set(p.name, p);
-  return p;
-}
-
-/** The record for `name`, or undefined. */
-export function findPrimitive(name: string): Primitive<any> | undefined {
-  return registry.get(name);
-}
-
-/** The record for `name`; throws naming the known ops if there is none. */
-export function getPrimitive(name: string): Primitive<any> {
-  const p = registry.get(name);
-  if (!p) throw new Error(`unknown primitive "${name}" (known: ${[...registry.keys()].sort().join(", ")})`);
-  return p;
-}
-
-/** All registered primitives, in registration order. */
-export function listPrimitives(): Primitive<any>[] {
-  return [...registry.values()];
 }

@@ -3,11 +3,11 @@
 //   "checkpoint": the backward recomputes the body (re-emitted with a `remat` attr),
 //   "customVjp":  the backward inlines `bwd` (inputs: primal inputs, then the output
 //                 cotangent; outputs: one cotangent per primal input).
+// Its VJP is part of the vjp transform (autodiff/vjp.ts: callVjp), which it needs whole.
 import type { Primitive, TypeInfo } from "../ir/primitive.js";
 import type { Graph, GraphRef } from "../ir/node.js";
 import { ShapeError, TraceError } from "../errors.js";
 import { fmtShape, sameShape } from "../ir/shapes.js";
-import { callVjp } from "../autodiff/checkpoint.js";
 
 export type CallAttrs = { body: GraphRef; mode: "checkpoint" | "customVjp"; bwd?: GraphRef };
 
@@ -46,5 +46,4 @@ export const call: Primitive<CallAttrs> = {
     return { shape: [...out.shape], dtype: out.dtype };
   },
   evaluate: (xs, node, ctx) => ctx.evaluateGraph((node.attrs.body as GraphRef).graph, xs)[0]!,
-  vjp: callVjp,
 };

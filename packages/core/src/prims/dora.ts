@@ -14,8 +14,7 @@
 //   doraGradRows [gy, save, B, m] → [gz·B | dB | dm | c | gz]   (gz = gy⊙g; c = ∂n/n, norm differentiated)
 //   doraGradCols [gy, save, rows, x, W, A, B, m, key?] → [dx | dA]
 // Packed outputs are flat f32 vectors; `doraLayout` gives the offsets.
-import type { Primitive, TypeInfo } from "../ir/primitive.js";
-import type { GraphBuilder } from "../ir/builder.js";
+import type { Emitter, Primitive, TypeInfo } from "../ir/primitive.js";
 import type { Attrs, Node } from "../ir/node.js";
 import { DTypeError, ShapeError, TraceError } from "../errors.js";
 import { fmtShape, sizeOf } from "../ir/shapes.js";
@@ -272,19 +271,19 @@ function rowsLayout(inputs: readonly TypeInfo[], a: DoraAttrs): DoraLayout {
 
 // ---- the VJP: the fused backward -----------------------------------------------------------
 
-const sl = (b: GraphBuilder, x: Node, at: number, len: number, shape: readonly number[]): Node => {
+const sl = (b: Emitter, x: Node, at: number, len: number, shape: readonly number[]): Node => {
   const s = b.emit("slice", [x], { start: [at], end: [at + len] });
   return shape.length === 1 ? s : b.emit("reshape", [s], { shape: [...shape] });
 };
-const bc = (b: GraphBuilder, x: Node, shape: readonly number[]): Node => (x.shape.join() === shape.join() ? x : b.emit("broadcast", [x], { shape: [...shape] }));
-const cst = (b: GraphBuilder, v: number, shape: readonly number[]): Node => bc(b, b.emit("constant", [], { value: v, dtype: "f32" }), shape);
+const bc = (b: Emitter, x: Node, shape: readonly number[]): Node => (x.shape.join() === shape.join() ? x : b.emit("broadcast", [x], { shape: [...shape] }));
+const cst = (b: Emitter, v: number, shape: readonly number[]): Node => bc(b, b.emit("constant", [], { value: v, dtype: "f32" }), shape);
 
 /**
  * Cotangents of doraLinear's inputs: the packed forward state (hash-consed with the forward,
  * which the compiler then computes once), doraGradRows and doraGradCols for x, A, B and m;
  * W's (out × in, only when W itself trains) and the bias's in primitives.
  */
-function forwardVjp(ct: Node, node: Node, b: GraphBuilder): (Node | null)[] {
+function forwardVjp(ct: Node, node: Node, b: Emitter): (Node | null)[] {
   const a = node.attrs as unknown as DoraAttrs;
   if (a.save || a.stats) throw new TraceError(`doraLinear: only the plain layer (not its packed state or its split schedule) is differentiable; differentiate before the compiler schedules it`);
   const [x, W, A, B, m] = node.inputs as [Node, Node, Node, Node, Node];
@@ -310,7 +309,7 @@ function forwardVjp(ct: Node, node: Node, b: GraphBuilder): (Node | null)[] {
 }
 
 /** dW = gyᵀ·x + ((g − 1)⊙gy)ᵀ·x' (+ c⊙V with the norm differentiated), in primitives. */
-function weightGrad(b: GraphBuilder, a: DoraAttrs, L: DoraLayout, t: Record<"x" | "W" | "A" | "B" | "m" | "gy" | "save" | "rows", Node> & { key: Node | undefined }): Node {
+function weightGrad(b: Emitter, a: DoraAttrs, L: DoraLayout, t: Record<"x" | "W" | "A" | "B" | "m" | "gy" | "save" | "rows", Node> & { key: Node | undefined }): Node {
   const { n: N, inDim, out } = L;
   const x = b.emit("reshape", [t.x], { shape: [N, inDim] });
   let n2 = sl(b, t.save, L.save.n2, out, [out]);

@@ -1,7 +1,6 @@
 // Binary arithmetic: add sub mul div pow max min. Inputs have identical shape and dtype (the
 // frontend inserts `broadcast`), so each VJP rule is a line or two with no un-broadcasting.
-import type { Primitive, TypeInfo } from "../ir/primitive.js";
-import type { GraphBuilder } from "../ir/builder.js";
+import type { Emitter, Primitive, TypeInfo } from "../ir/primitive.js";
 import type { Node } from "../ir/node.js";
 import { type DType, isFloat } from "../ir/dtype.js";
 import { DTypeError, ShapeError } from "../errors.js";
@@ -43,7 +42,7 @@ function map2(a: Float64Array, b: Float64Array, f: (x: number, y: number) => num
   return out;
 }
 
-const em = (b: GraphBuilder, op: string, ...xs: Node[]): Node => b.emit(op, xs);
+const em = (b: Emitter, op: string, ...xs: Node[]): Node => b.emit(op, xs);
 
 interface BinarySpec {
   name: string;
@@ -52,7 +51,7 @@ interface BinarySpec {
   i32?: (x: number, y: number) => number;
   u32?: (x: number, y: number) => number;
   wgsl: (a: string, b: string) => string;
-  vjp: (ct: Node, node: Node, b: GraphBuilder) => (Node | null)[];
+  vjp: (ct: Node, node: Node, b: Emitter) => (Node | null)[];
 }
 
 function binary(s: BinarySpec): Primitive {
@@ -79,7 +78,7 @@ const divI32 = (x: number, y: number): number => (y === 0 || (x === -2147483648 
 const divU32 = (x: number, y: number): number => (y === 0 ? x : Math.floor(x / y) >>> 0);
 
 /** Gradient routing for max/min: all of `ct` to the winner, half each on ties (as JAX). */
-function selectVjp(ct: Node, node: Node, b: GraphBuilder, win: "gt" | "lt"): Node[] {
+function selectVjp(ct: Node, node: Node, b: Emitter, win: "gt" | "lt"): Node[] {
   const [x, y] = node.inputs as [Node, Node];
   const zero = full(b, 0, ct);
   const half = em(b, "mul", ct, full(b, 0.5, ct));

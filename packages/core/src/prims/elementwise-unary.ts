@@ -1,11 +1,10 @@
 // Unary elementwise math: neg exp log sin cos tanh sqrt rsqrt abs sign recip floor ceil erf.
-import type { Primitive } from "../ir/primitive.js";
-import type { GraphBuilder } from "../ir/builder.js";
+import type { Emitter, Primitive } from "../ir/primitive.js";
 import type { Node } from "../ir/node.js";
 import { checkClass, type DTypeClass } from "./elementwise-binary.js";
 import { full } from "./source.js";
 
-const em = (b: GraphBuilder, op: string, ...xs: Node[]): Node => b.emit(op, xs);
+const em = (b: Emitter, op: string, ...xs: Node[]): Node => b.emit(op, xs);
 
 /**
  * erf in float64 to a few ulps: erf(x) = 2/√π · e^{−x²} · Σ 2ⁿ x^{2n+1} / (1·3·…·(2n+1)).
@@ -41,7 +40,7 @@ interface UnarySpec {
   wgsl: (a: string, node: Node) => string;
   wgslFunctions?: string;
   /** Absent: zero gradient almost everywhere (floor, ceil, sign). */
-  vjp?: (ct: Node, node: Node, b: GraphBuilder) => Node;
+  vjp?: (ct: Node, node: Node, b: Emitter) => Node;
 }
 
 function unary(s: UnarySpec): Primitive {

@@ -1,6 +1,8 @@
-// The registry of built-in primitives: one line per primitive. Adding a primitive touches its
-// family's file and one line here.
-import { registerPrimitive } from "../ir/primitive.js";
+// The table of built-in primitives, keyed by name: one line per primitive. Adding a primitive
+// touches its family's file and one line here; its name then becomes a PrimitiveName, and
+// every table typed over the names (the compiler's lowerings) fails to compile until it
+// covers it.
+import type { Primitive } from "../ir/primitive.js";
 import { constant, input, iota } from "./source.js";
 import { abs, ceil, cos, erfPrim, exp, floor, log, neg, recip, rsqrt, sign, sin, sqrt, tanh } from "./elementwise-unary.js";
 import { add, div, max, min, mul, pow, sub } from "./elementwise-binary.js";
@@ -15,54 +17,62 @@ import { randomBits, threefry } from "./random.js";
 import { call } from "./call.js";
 import { doraGradCols, doraGradRows, doraLinear, doraStats } from "./dora.js";
 
-registerPrimitive(input);
-registerPrimitive(constant);
-registerPrimitive(iota);
-registerPrimitive(neg);
-registerPrimitive(exp);
-registerPrimitive(log);
-registerPrimitive(sin);
-registerPrimitive(cos);
-registerPrimitive(tanh);
-registerPrimitive(sqrt);
-registerPrimitive(rsqrt);
-registerPrimitive(abs);
-registerPrimitive(sign);
-registerPrimitive(recip);
-registerPrimitive(floor);
-registerPrimitive(ceil);
-registerPrimitive(erfPrim);
-registerPrimitive(add);
-registerPrimitive(sub);
-registerPrimitive(mul);
-registerPrimitive(div);
-registerPrimitive(pow);
-registerPrimitive(max);
-registerPrimitive(min);
-registerPrimitive(eq);
-registerPrimitive(ne);
-registerPrimitive(lt);
-registerPrimitive(le);
-registerPrimitive(gt);
-registerPrimitive(ge);
-registerPrimitive(and);
-registerPrimitive(or);
-registerPrimitive(not);
-registerPrimitive(cast);
-registerPrimitive(where);
-registerPrimitive(stopGradient);
-registerPrimitive(reduceSum);
-registerPrimitive(reduceMax);
-registerPrimitive(matmul);
-registerPrimitive(reshape);
-registerPrimitive(transpose);
-registerPrimitive(broadcast);
-registerPrimitive(slice);
-registerPrimitive(pad);
-registerPrimitive(concat);
-registerPrimitive(gather);
-registerPrimitive(scatterAdd);
-registerPrimitive(randomBits);
-registerPrimitive(threefry);
-registerPrimitive(call);
-for (const p of [doraLinear, doraStats, doraGradRows, doraGradCols]) registerPrimitive(p);
+export const BUILTINS = {
+  input,
+  constant,
+  iota,
+  neg,
+  exp,
+  log,
+  sin,
+  cos,
+  tanh,
+  sqrt,
+  rsqrt,
+  abs,
+  sign,
+  recip,
+  floor,
+  ceil,
+  erf: erfPrim,
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  max,
+  min,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  and,
+  or,
+  not,
+  cast,
+  where,
+  stopGradient,
+  reduceSum,
+  reduceMax,
+  matmul,
+  reshape,
+  transpose,
+  broadcast,
+  slice,
+  pad,
+  concat,
+  gather,
+  scatterAdd,
+  randomBits,
+  threefry2x32: threefry,
+  call,
+  doraLinear,
+  doraStats,
+  doraGradRows,
+  doraGradCols,
+} as const satisfies Record<string, Primitive<any>>;
+
+/** The name of a built-in primitive. */
+export type PrimitiveName = keyof typeof BUILTINS;

@@ -1,13 +1,12 @@
 // matmul: a [...B, m, k] × b [...B, k, n] → [...B, m, n], batch dims identical (rank ≥ 2).
-import type { Primitive } from "../ir/primitive.js";
-import type { GraphBuilder } from "../ir/builder.js";
+import type { Emitter, Primitive } from "../ir/primitive.js";
 import type { Node } from "../ir/node.js";
 import { DTypeError, ShapeError } from "../errors.js";
 import { fmtShape, sameShape } from "../ir/shapes.js";
 import { checkClass } from "./elementwise-binary.js";
 
 /** Swaps the last two axes (the matmul VJP's transposes). */
-export function transposeLast2(b: GraphBuilder, x: Node): Node {
+export function transposeLast2(b: Emitter, x: Node): Node {
   const r = x.shape.length;
   const perm = [...Array(r - 2).keys(), r - 1, r - 2];
   return b.emit("transpose", [x], { perm });

@@ -1,7 +1,6 @@
 // Reductions: reduceSum and reduceMax over a set of axes, which are removed from the shape
 // (keepDims is a frontend reshape).
-import type { Primitive } from "../ir/primitive.js";
-import type { GraphBuilder } from "../ir/builder.js";
+import type { Emitter, Primitive } from "../ir/primitive.js";
 import type { Node } from "../ir/node.js";
 import { wrapInt } from "../ir/dtype.js";
 import { normalizeAxes, sizeOf, stridesOf } from "../ir/shapes.js";
@@ -29,7 +28,7 @@ function reduceTargets(shape: readonly number[], axes: readonly number[]): Float
  * `ct` (the reduced shape) broadcast back over the input's shape: reshape to keep the
  * reduced axes as 1, then broadcast. Shared by the reduceSum and reduceMax rules.
  */
-export function unreduce(b: GraphBuilder, ct: Node, shape: readonly number[], axes: readonly number[]): Node {
+export function unreduce(b: Emitter, ct: Node, shape: readonly number[], axes: readonly number[]): Node {
   const ax = normalizeAxes("reduce", axes, shape.length);
   const kept = shape.map((d, i) => (ax.includes(i) ? 1 : d));
   const r = b.emit("reshape", [ct], { shape: kept });

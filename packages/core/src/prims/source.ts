@@ -1,6 +1,5 @@
 // Sources: graph inputs, scalar constants and index ramps. They take no inputs.
-import type { Primitive } from "../ir/primitive.js";
-import type { GraphBuilder } from "../ir/builder.js";
+import type { Emitter, Primitive } from "../ir/primitive.js";
 import type { Node } from "../ir/node.js";
 import { DTYPES, type DType, wrapInt } from "../ir/dtype.js";
 import { DTypeError, ShapeError } from "../errors.js";
@@ -11,7 +10,7 @@ function checkDType(op: string, d: unknown): DType {
   return d as DType;
 }
 
-/** `input {name, shape, dtype}`: a graph argument; made by `GraphBuilder.input`, never hash-consed. */
+/** `input {name, shape, dtype}`: a graph argument; made by `Emitter.input`, never hash-consed. */
 export const input: Primitive<{ name: string; shape: number[]; dtype: DType }> = {
   name: "input",
   kind: "source",
@@ -87,7 +86,7 @@ export const iota: Primitive<{ shape: number[]; axis: number; dtype?: DType }> =
 };
 
 /** `value` of dtype `like.dtype` in the shape `like.shape`: a constant, broadcast if not scalar. */
-export function full(b: GraphBuilder, value: number, like: { readonly shape: readonly number[]; readonly dtype: DType }): Node {
+export function full(b: Emitter, value: number, like: { readonly shape: readonly number[]; readonly dtype: DType }): Node {
   const c = b.emit("constant", [], { value, dtype: like.dtype });
   return like.shape.length === 0 ? c : b.emit("broadcast", [c], { shape: [...like.shape] });
 }
