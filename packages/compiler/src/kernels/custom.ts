@@ -116,10 +116,12 @@ export function customKernel(ctx: KernelContext): KernelBody {
     },
     home: { idx, flat: gid, shape },
   });
+  // the input functions see only their parameters: their emitter knows nothing of `gid`
+  const inputs = new ExprEmitter({ io, isLoaded: ctx.isLoaded });
   op.inputs.forEach((x, k) => {
     const params = x.shape.map((_, d) => `j${d}`);
     const scope = new Scope();
-    const v = emitter.value(x, symbolicIndex(x.shape, "j"), scope);
+    const v = inputs.value(x, symbolicIndex(x.shape, "j"), scope);
     const lines = [...scope.lines, `return ${v};`].map((l) => `  ${l}`);
     ctx.module.fn(`x${k}`, `fn x${k}(${params.map((p) => `${p}: u32`).join(", ")}) -> ${x.dtype === "bool" ? "bool" : x.dtype} {\n${lines.join("\n")}\n}`);
   });
@@ -131,7 +133,7 @@ export function customKernel(ctx: KernelContext): KernelBody {
   const call = `${fnName}(${idx.map((x) => emitter.ix(x, top)).join(", ")})`;
   const epi = new Scope(top, { barrier: true });
   const stores = group.outputs.map((o) => io.store(o, gid, emitter.value(o, reshapeIndex(idx, shape, o.shape), epi)));
-  for (const [name, code] of emitter.functions) ctx.module.fn(name, code);
+  for (const [name, code] of [...inputs.functions, ...emitter.functions]) ctx.module.fn(name, code);
   const size = Math.min(256, ctx.target.limits.maxComputeInvocationsPerWorkgroup, ctx.target.limits.maxComputeWorkgroupSizeX);
   return {
     body: body({ wgIndex: WORKGROUP_INDEX, size: String(size), count: String(count), index: top.lines, call, epilogue: [...epi.lines, ...stores] }).split("\n"),
