@@ -9,7 +9,7 @@
 //     reading the input through x0(…). The compiler fuses elementwise producers of the input
 //     into x0 (the prologue) and elementwise consumers of the result into the same kernel
 //     (the epilogue).
-import { DTypeError, type GraphBuilder, type Node, type Tensor } from "@dorafuse/core";
+import { DTypeError, type Emitter, type Node, type Tensor } from "@dorafuse/core";
 import { defineOp } from "@dorafuse/compiler";
 
 const OP = "examples.cumsum";
@@ -26,7 +26,7 @@ function reference(x: Float64Array, shape: readonly number[]): Float64Array {
 }
 
 /** The VJP: the gradient of a running sum is the reversed running sum, Σ_{j ≥ i} ct[j] = total − cumsum(ct) + ct. */
-function backward(ct: Node, b: GraphBuilder): Node {
+function backward(ct: Node, b: Emitter): Node {
   const last = ct.shape.length - 1;
   const total = b.emit("reduceSum", [ct], { axes: [last] });
   const spread = b.emit("broadcast", [b.emit("reshape", [total], { shape: [...ct.shape.slice(0, -1), 1] })], { shape: [...ct.shape] });
