@@ -1,23 +1,12 @@
 // What it costs to compute a node again instead of reading it from memory: the fusion pass
 // duplicates cheap producers into every kernel that needs them and materializes expensive
-// ones once. Index-only ops (layout, iota, constants) are free; arithmetic is cheap;
-// transcendental functions, division and random bits are not.
-import { getPrimitive, type Node } from "@dorafuse/core";
+// ones once. The costs are the lowering table's (lowering.ts): index-only ops are free,
+// arithmetic is cheap, transcendental functions, division and random bits are not.
+import type { Node } from "@dorafuse/core";
+import { loweringOf } from "../lowering.js";
 
-const FREE = new Set(["reshape", "transpose", "broadcast", "slice", "constant", "iota", "stopGradient"]);
-const EXPENSIVE: Record<string, number> = {
-  exp: 4, log: 4, sin: 4, cos: 4, tanh: 4, sqrt: 3, rsqrt: 3, erf: 6, pow: 6, div: 3, recip: 3, randomBits: 24, gather: 2,
-  pad: 1, concat: 1,
-};
-
-/** Cost of recomputing `n` alone, given its inputs. */
-export function opCost(n: Node): number {
-  if (FREE.has(n.op)) return 0;
-  const e = EXPENSIVE[n.op];
-  if (e !== undefined) return e;
-  const kind = n.op === "input" ? "source" : getPrimitive(n.op).kind;
-  return kind === "elementwise" ? 1 : 2;
-}
+/** Cost of recomputing `n` alone, given its inputs (the primitive's lowering record). */
+export const opCost = (n: Node): number => loweringOf(n.op).cost;
 
 /** Recompute cost of `n` with every non-materialized producer it pulls in (each counted once). */
 export function coneCost(n: Node, isMaterialized: (m: Node) => boolean): number {

@@ -11,7 +11,8 @@
 // 4. Sibling kernels over the same iteration space that share inputs merge into one kernel
 //    with several outputs.
 // Every decision leaves a reason, printed by `explain`.
-import { getPrimitive, type Graph, type Node } from "@dorafuse/core";
+import type { Graph, Node } from "@dorafuse/core";
+import { loweringOf } from "../lowering.js";
 import { CompileError } from "../errors.js";
 import { coneCost, MATMUL_PROLOGUE_LIMIT, SHARED_RECOMPUTE_LIMIT } from "./cost.js";
 import { ref, type GroupKind, type KernelGroup, type Schedule } from "./group.js";
@@ -29,14 +30,16 @@ export interface FuseOptions {
   maxOutputs?: number;
 }
 
-const ANCHOR_KINDS: Record<string, GroupKind> = { reduce: "reduce", matmul: "matmul", scatter: "scatter", custom: "custom" };
+const ANCHORS: ReadonlySet<string> = new Set<GroupKind>(["reduce", "matmul", "scatter", "custom"]);
 
-export const kindOf = (n: Node): string => (n.op === "input" ? "source" : getPrimitive(n.op).kind);
-const anchorKind = (n: Node): GroupKind | undefined => ANCHOR_KINDS[kindOf(n)];
+const anchorKind = (n: Node): GroupKind | undefined => {
+  const place = loweringOf(n.op).place;
+  return ANCHORS.has(place) ? (place as GroupKind) : undefined;
+};
 
 export function fuse(graph: Graph, opts: FuseOptions = {}): Schedule {
   for (const n of graph.nodes) {
-    if (kindOf(n) === "call") throw new CompileError(`call node ${ref(n)} reached fusion: run the inlineCalls pass first`, "fusion/fuse");
+    if (loweringOf(n.op).place === "call") throw new CompileError(`call node ${ref(n)} reached fusion: run the inlineCalls pass first`, "fusion/fuse");
   }
   const p = new Placement(graph);
   if (opts.fusion === false) {
@@ -149,8 +152,6 @@ function fuseEpilogue(p: Placement, m: Node, kind: "matmul" | "custom"): void {
   }
 }
 
-const VIEWS = new Set(["reshape", "transpose", "broadcast", "slice"]);
-
 /**
  * A matmul operand whose producers cost more than a few operations per element is written to
  * memory first — the tiles would recompute it once per output tile. The value materialized is
@@ -160,7 +161,7 @@ function materializeMatmulOperands(p: Placement, matmuls: Node[]): void {
   for (const m of matmuls) {
     for (const operand of m.inputs) {
       let x = operand;
-      while (VIEWS.has(x.op) && p.groupOf(x) === undefined) x = x.inputs[0]!;
+      while (loweringOf(x.op).view && p.groupOf(x) === undefined) x = x.inputs[0]!;
       if (x.op === "input" || x.op === "constant" || p.groupOf(x) !== undefined) continue;
       const cost = coneCost(operand, (n) => p.groupOf(n) !== undefined);
       if (cost > MATMUL_PROLOGUE_LIMIT && p.tryNewGroup("map", [], [x]) !== undefined) {

@@ -2,6 +2,7 @@
 // bindings, builds the KernelIO over them and asks the template for the entry point's body;
 // the template says how many workgroups of which size to launch.
 import type { Node } from "@dorafuse/core";
+import { loweringOf } from "../lowering.js";
 import type { KernelGroup } from "../fusion/group.js";
 import type { Target } from "../limits.js";
 import type { WgslModule } from "../wgsl/module.js";
@@ -32,8 +33,7 @@ export type KernelTemplate = (ctx: KernelContext) => KernelBody;
 /** Smallest power of two ≥ n. */
 export const nextPow2 = (n: number): number => (n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n)));
 
-/** Elementwise work in a kernel, for FLOP estimates: one op per computed non-layout node and element. */
+/** Elementwise work in a kernel, for FLOP estimates: each computed node's arithmetic per element (lowering.ts). */
 export function elementwiseFlops(nodes: readonly Node[], elements: number): number {
-  const free = new Set(["reshape", "transpose", "broadcast", "slice", "constant", "iota", "input", "pad", "concat", "gather"]);
-  return nodes.filter((n) => !free.has(n.op)).length * elements;
+  return nodes.reduce((s, n) => s + loweringOf(n.op).flops, 0) * elements;
 }
