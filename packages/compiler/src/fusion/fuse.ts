@@ -11,7 +11,7 @@
 // 4. Sibling kernels over the same iteration space that share inputs merge into one kernel
 //    with several outputs.
 // Every decision leaves a reason, printed by `explain`.
-import type { Graph, Node } from "@dorafuse/core";
+import { sameShape, type Graph, type Node } from "@dorafuse/core";
 import { loweringOf } from "../lowering.js";
 import { CompileError } from "../errors.js";
 import { coneCost, MATMUL_PROLOGUE_LIMIT, SHARED_RECOMPUTE_LIMIT } from "./cost.js";
@@ -77,7 +77,6 @@ function spaceOf(r: Node): { e: readonly number[]; axes: number[]; kept: number[
 }
 
 const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Why the reduction group `g` cannot absorb consumer group `c`; undefined if it can. */
 function rowFusionBlocker(p: Placement, g: number, c: number, maxRow: number): string | undefined {

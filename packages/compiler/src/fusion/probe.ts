@@ -4,7 +4,7 @@
 // registers: only if every consumer in the kernel reads it at the row (or element) the kernel
 // is computing. Because the probe runs the same emitter as code generation, the decision and
 // the generated code cannot disagree.
-import type { Node } from "@dorafuse/core";
+import { sameShape, type Node } from "@dorafuse/core";
 import { ExprEmitter, Scope } from "../kernels/expr.js";
 import type { KernelIO } from "../kernels/io.js";
 import { reshapeIndex, sameIndex, symbolicIndex, type Index } from "../wgsl/ix.js";
@@ -55,7 +55,6 @@ export function identityInputs(group: { kind: string; outputs: readonly Node[]; 
   const found = new Set<Node>();
   if (group.outputs.length === 0) return found;
   const loaded = new Set(group.inputs);
-  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
   let space: readonly number[];
   const starts: ProbeStart[] = [];
   const elsewhere: ProbeStart[] = [];
@@ -72,7 +71,7 @@ export function identityInputs(group: { kind: string; outputs: readonly Node[]; 
   } else if (group.kind === "reduce") {
     return identityInReduce(group, loaded);
   } else return found;
-  const candidates = new Set(group.inputs.filter((x) => same(x.shape, space)));
+  const candidates = new Set(group.inputs.filter((x) => sameShape(x.shape, space)));
   if (candidates.size === 0) return found;
   const home = symbolicIndex(space);
   const locals = new Set([...candidates, ...group.anchors]);
@@ -99,10 +98,9 @@ function identityInReduce(group: { outputs: readonly Node[]; inputs: readonly No
   const eIdx = symbolicIndex(e);
   const kIdx = eIdx.filter((_, k) => !axes.includes(k));
   const kShape = e.filter((_, k) => !axes.includes(k));
-  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-  const elementOuts = group.outputs.filter((o) => !group.anchors.includes(o) && same(o.shape, e) && axes.length > 0);
+  const elementOuts = group.outputs.filter((o) => !group.anchors.includes(o) && sameShape(o.shape, e) && axes.length > 0);
   const rowOuts = group.outputs.filter((o) => !group.anchors.includes(o) && !elementOuts.includes(o));
-  const locals = new Set([...group.inputs.filter((x) => same(x.shape, e) || same(x.shape, kShape)), ...group.anchors]);
+  const locals = new Set([...group.inputs.filter((x) => sameShape(x.shape, e) || sameShape(x.shape, kShape)), ...group.anchors]);
   const isLoaded = (n: Node) => loaded.has(n);
   const phases = probeRequests(group.anchors.map((a) => ({ node: a.inputs[0]!, idx: eIdx })), isLoaded, locals);
   const elements = probeRequests(elementOuts.map((node) => ({ node, idx: eIdx })), isLoaded, locals);
@@ -110,8 +108,8 @@ function identityInReduce(group: { outputs: readonly Node[]; inputs: readonly No
   if (!phases || !elements || !rows) return found;
   const all = (m: Map<Node, Index[]>, x: Node, ix: Index) => (m.get(x) ?? []).every((i) => sameIndex(i, ix));
   for (const x of group.inputs) {
-    if (same(x.shape, e) && all(phases, x, eIdx) && all(elements, x, eIdx) && !rows.has(x)) found.add(x);
-    else if (same(x.shape, kShape) && all(phases, x, kIdx) && !elements.has(x) && all(rows, x, kIdx)) found.add(x);
+    if (sameShape(x.shape, e) && all(phases, x, eIdx) && all(elements, x, eIdx) && !rows.has(x)) found.add(x);
+    else if (sameShape(x.shape, kShape) && all(phases, x, kIdx) && !elements.has(x) && all(rows, x, kIdx)) found.add(x);
   }
   return found;
 }

@@ -1,8 +1,8 @@
 // Canonical forms, so that equal computations look equal to hash-consing and later rules:
 // commutative operands in id order; identity layout ops, casts to the same dtype, empty
 // reductions and stopGradient (a no-op once gradients are taken) replaced by their input.
-import type { Graph } from "@dorafuse/core";
-import { rewrite, shapeEq, type Rule } from "./rewrite.js";
+import { sameShape, type Graph } from "@dorafuse/core";
+import { rewrite, type Rule } from "./rewrite.js";
 
 const COMMUTATIVE = new Set(["add", "mul", "max", "min", "eq", "ne", "and", "or"]);
 
@@ -14,11 +14,11 @@ export const canonicalRule: Rule = (n, b) => {
       return x;
     case "reshape":
     case "broadcast":
-      return shapeEq(x!.shape, n.shape) ? x : undefined;
+      return sameShape(x!.shape, n.shape) ? x : undefined;
     case "transpose":
       return (a.perm as number[]).every((p, i) => p === i) ? x : undefined;
     case "slice":
-      return shapeEq(x!.shape, n.shape) ? x : undefined;
+      return sameShape(x!.shape, n.shape) ? x : undefined;
     case "pad":
       return (a.low as number[]).every((v) => v === 0) && (a.high as number[]).every((v) => v === 0) ? x : undefined;
     case "concat":

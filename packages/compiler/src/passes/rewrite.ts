@@ -51,5 +51,3 @@ export const firstOf =
     }
     return undefined;
   };
-
-export const shapeEq = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);

@@ -3,9 +3,9 @@
 // reshape of reshape, broadcast of broadcast, a reduction over axes that were only broadcast
 // (a sum becomes a multiplication by the count), layout ops over a broadcast scalar, and
 // `where` or `max`/`min` with equal branches.
-import type { Graph, Node } from "@dorafuse/core";
+import { sameShape, type Graph, type Node } from "@dorafuse/core";
 import { constantLike, scalarValue } from "./fold-constants.js";
-import { rewrite, shapeEq, type Rule } from "./rewrite.js";
+import { rewrite, type Rule } from "./rewrite.js";
 
 const is = (n: Node, v: number): boolean => scalarValue(n) === v;
 
@@ -43,7 +43,7 @@ export const simplifyRule: Rule = (n, b) => {
       if (x!.op === "broadcast" && x!.inputs[0]!.shape.length === 0) return b.emit("broadcast", [x!.inputs[0]!], { shape: [...n.shape] });
       if (n.op === "reshape" && x!.op === "reshape") {
         const src = x!.inputs[0]!;
-        return shapeEq(src.shape, n.shape) ? src : b.emit("reshape", [src], { shape: [...n.shape] }, n.site);
+        return sameShape(src.shape, n.shape) ? src : b.emit("reshape", [src], { shape: [...n.shape] }, n.site);
       }
       return undefined;
     case "broadcast":
@@ -63,8 +63,8 @@ function reduceOfBroadcast(n: Node, bc: Node, b: Parameters<Rule>[1]): Node | un
   const axes = n.attrs.axes as number[];
   if (!axes.every((a) => a < off || src.shape[a - off] === 1)) return undefined;
   const keptSrc = src.shape.filter((_, k) => !axes.includes(k + off));
-  let v = shapeEq(keptSrc, src.shape) ? src : b.emit("reshape", [src], { shape: keptSrc });
-  if (!shapeEq(v.shape, n.shape)) v = b.emit("broadcast", [v], { shape: [...n.shape] });
+  let v = sameShape(keptSrc, src.shape) ? src : b.emit("reshape", [src], { shape: keptSrc });
+  if (!sameShape(v.shape, n.shape)) v = b.emit("broadcast", [v], { shape: [...n.shape] });
   if (n.op === "reduceMax") return v;
   const count = axes.reduce((c, a) => c * full[a]!, 1);
   return count === 1 ? v : b.emit("mul", [v, constantLike(b, count, v)]);
