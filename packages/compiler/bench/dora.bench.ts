@@ -1,5 +1,6 @@
 // DoRA benchmark: one linear layer of (batch, in, out, rank), side by side in one run —
 //   fused DoRA (the DoRA rewrite and its kernels, schedule by the cost model),
+//   DoRA by the general rules (the rewrite off: contraction groups fuse the composite),
 //   DoRA with fusion off (the composite doraLinear traces, one kernel per primitive),
 //   fused LoRA at the same rank, the plain linear layer (full fine-tuning: dW and dx),
 //   and the same DoRA layer in TensorFlow.js's WebGPU backend on the same Dawn adapter
@@ -247,10 +248,10 @@ for (const idx of pick) {
   const tag = `(${L.batch}, ${L.inDim}, ${L.out}, ${L.rank})`;
   const results = new Map<string, { f: number; fb: number }>();
   const outputs = new Map<string, Float32Array[]>();
-  const variants: [string, Kind, boolean][] = [["fused DoRA", "dora", true], ["DoRA, fusion off", "dora", false], ["fused LoRA", "lora", true], ["plain linear", "linear", true]];
-  for (const [name, kind, fusion] of variants) {
+  const variants: [string, Kind, boolean, boolean][] = [["fused DoRA", "dora", true, true], ["DoRA, general rules", "dora", true, false], ["DoRA, fusion off", "dora", false, false], ["fused LoRA", "lora", true, true], ["plain linear", "linear", true, true]];
+  for (const [name, kind, fusion, rewrite] of variants) {
     // fusion off: the DoRA rewrite off too, so the composite runs one kernel per primitive
-    const lowered = withDoraConfig({ enabled: fusion }, () => [false, true].map((bwd) => lower(device, graphOf(kind, L, bwd), fusion)));
+    const lowered = withDoraConfig({ enabled: rewrite }, () => [false, true].map((bwd) => lower(device, graphOf(kind, L, bwd), fusion)));
     const compiled = [await load(device, lowered[0]!, L), await load(device, lowered[1]!, L)];
     const [cf, cb] = compiled as [Compiled, Compiled];
     const yf = (await readOutputs(cf))[0]!;
@@ -263,7 +264,7 @@ for (const idx of pick) {
     const t = cb.lowered.totals;
     rows.push([tag, name, f.wall.toFixed(2), f.gpu.toFixed(2), fb.wall.toFixed(2), fb.gpu.toFixed(2), `${cf.lowered.totals.dispatches} / ${t.dispatches}`, fmtBytes(t.peakBytes)]);
     console.error(`  ${rows.at(-1)!.join("  ")}`);
-    if (kind === "dora" && fusion) {
+    if (kind === "dora" && rewrite) {
       const r = doraReport(cb.lowered)[0]!;
       notes.push(`${tag}: ${r.schedule} schedule (${r.why}); forward ${r.forward.length} dispatch(es), backward ${r.backward.length}; tensors shaped like W: ${r.weightSized.length ? r.weightSized.join(", ") : "none"}`);
     }
@@ -279,6 +280,7 @@ for (const idx of pick) {
     return errs.map(([n, e]) => `${n} ${e.toExponential(1)}`).join(", ");
   };
   notes.push(`${tag}: fused vs fusion off: ${check(fused, unfused, "fused and unfused DoRA")}`);
+  notes.push(`${tag}: general rules vs fusion off: ${check(outputs.get("DoRA, general rules")!, unfused, "DoRA by the general rules and unfused DoRA")}`);
   if (tf) {
     const T = tfLayer(tf, L);
     const y = (await (T.fwd() as import("@tensorflow/tfjs").Tensor).data()) as Float32Array;
@@ -298,10 +300,12 @@ for (const idx of pick) {
   const d = results.get("fused DoRA")!;
   const lo = results.get("fused LoRA")!;
   const un = results.get("DoRA, fusion off")!;
+  const gen = results.get("DoRA, general rules")!;
   const t = results.get("tfjs");
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   ratios.push(
     `${tag}: DoRA/LoRA fwd ${x(d.f, lo.f)}, f+b ${x(d.fb, lo.fb)} (goal ≤ 1.10) · fused/unfused speed-up fwd ${x(un.f, d.f)}, f+b ${x(un.fb, d.fb)} (goal ≥ 3×)` +
+      ` · general rules/fused fwd ${x(gen.f, d.f)}, f+b ${x(gen.fb, d.fb)}` +
       (t ? ` · dorafuse/tfjs speed-up fwd ${x(t.f, d.f)}, f+b ${x(t.fb, d.fb)} (goal ≥ 5×)` : ""),
   );
 }

@@ -70,7 +70,7 @@ export function lowerGraph(source: Graph, options: CompileGraphOptions = {}): Lo
       throw new CompileError(`state "${String(i.attrs.name)}" is ${i.dtype}[${i.shape}] but its update (output ${s.output}) is ${o.dtype}[${o.shape}]`, "compileGraph");
     }
   }
-  const schedule = fuse(graph, { fusion: options.fusion ?? true, ...(options.maxFusedRow ? { maxFusedRow: options.maxFusedRow } : {}) });
+  const schedule = fuse(graph, { fusion: options.fusion ?? true, target, ...(options.maxFusedRow ? { maxFusedRow: options.maxFusedRow } : {}) });
   const state: StatePair[] = statePairs.map((s) => ({ input: graph.inputs[s.input]!, update: graph.outputs[s.output]! }));
   const memory = planMemory(schedule, state, target);
   validateMemory(memory);

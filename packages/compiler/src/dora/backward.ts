@@ -14,7 +14,7 @@ import type { CustomBody, CustomBodyContext } from "../kernels/custom.js";
 import { doraLayout, type DoraAttrs } from "@dorafuse/core";
 import { adapterInput, f32, layerOf, maskFn, normFn, readers, smemFloats, type Layer } from "./layer.js";
 import { finish } from "./forward.js";
-import { mainTile, Program, registerSide, tileFor, type Gemm, type RowDot } from "./program.js";
+import { mainTile, TileProgram, registerSide, tileFor, type Gemm, type RowDot } from "../kernels/tile-program.js";
 
 /** Depth of one step over a reduction axis: 32, or 16 on adapters with little workgroup memory. */
 const stepOf = (ctx: CustomBodyContext): number => (smemFloats(ctx) >= 8192 ? 32 : 16);
@@ -35,7 +35,7 @@ export function rowsKernel(ctx: CustomBodyContext): CustomBody {
   normFn(ctx, L);
   scaleFn(ctx, L.save.n2);
   ctx.fn("stage_gz", `fn stage_gz(e: u32, o: u32) -> f32 {\n  let v = in_gy(e) * dora_g(o);\n  put(${L.rows.gz}u + e, v);\n  return v;\n}`);
-  const pg = new Program(64);
+  const pg = new TileProgram(64);
   const rows = 64;
   // the loop stages gy and u (rows × TK each) and x'·Aᵀ (TK × r): shallower steps for large ranks
   const TK = [stepOf(ctx), 16, 8, 4].find((tk) => (2 * rows + R) * tk <= smemFloats(ctx)) ?? 4;
@@ -130,7 +130,7 @@ export function colsKernel(ctx: CustomBodyContext): CustomBody {
   normFn(ctx, L);
   if (dropout) maskFn(ctx, L, "key");
   const main = mainTile(tm, tn);
-  const pg = new Program((tm / main.rm) * (tn / main.rn));
+  const pg = new TileProgram((tm / main.rm) * (tn / main.rn));
   const s = f32(a.scale);
   const tkR = Math.min(TK, R);
   const gb = (i: string, l: string) => `in_rows(${L.rows.gzb}u + ${i} * ${R}u + ${l})`;

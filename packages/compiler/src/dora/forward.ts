@@ -9,16 +9,16 @@
 import type { CustomBody, CustomBodyContext } from "../kernels/custom.js";
 import { CompileError } from "../errors.js";
 import { adapterInput, f32, layerOf, maskFn, normFn, readers, smemFloats, type Layer } from "./layer.js";
-import { mainTile, Program, tileFor, type Gemm, type RowDot, type Tile } from "./program.js";
+import { mainTile, TileProgram, tileFor, type Gemm, type RowDot, type StagedTile } from "../kernels/tile-program.js";
 import { singleTile } from "./schedule.js";
 
 /** Depth of one step over `in`: 32, or 16 where workgroup memory is short. */
 const TK = 32;
 
 /** W's rows [col0, col0 + cols) over one step of k, stored k-major — (k, o) — as the main product's right operand. */
-const wTile = (L: Layer, tk: number, cols: number, col0: string): Tile => ({ name: "w", rows: tk, cols, row0: "k0", col0, rowEnd: L.inDim, colEnd: L.out, load: (k, o) => `in_w(${o} * ${L.inDim}u + ${k})` });
-const aTile = (L: Layer, tk: number): Tile => ({ name: "a", rows: L.rank, cols: tk, row0: "0u", col0: "k0", rowEnd: L.rank, colEnd: L.inDim, load: (r, c) => `in_a(${r} * ${L.inDim}u + ${c})` });
-const xTile = (L: Layer, tk: number, name: "x" | "xd", rows: number, row0: string): Tile => ({
+const wTile = (L: Layer, tk: number, cols: number, col0: string): StagedTile => ({ name: "w", rows: tk, cols, row0: "k0", col0, rowEnd: L.inDim, colEnd: L.out, load: (k, o) => `in_w(${o} * ${L.inDim}u + ${k})` });
+const aTile = (L: Layer, tk: number): StagedTile => ({ name: "a", rows: L.rank, cols: tk, row0: "0u", col0: "k0", rowEnd: L.rank, colEnd: L.inDim, load: (r, c) => `in_a(${r} * ${L.inDim}u + ${c})` });
+const xTile = (L: Layer, tk: number, name: "x" | "xd", rows: number, row0: string): StagedTile => ({
   name, rows, cols: tk, row0, col0: "k0", rowEnd: L.n, colEnd: L.inDim,
   load: (r, c) => (name === "x" ? `in_x(${r} * ${L.inDim}u + ${c})` : adapterInput(L, `${r} * ${L.inDim}u + ${c}`)),
 });
@@ -53,7 +53,7 @@ interface WaLayout {
  * adapter's workgroup memory is short; the invocation holding row q's ‖W‖² finishes it and
  * `done(q, o, n2)` gets the value.
  */
-function normEpilogue(pg: Program, L: Layer, p: { aa: Gemm; w2: RowDot }, wa: WaLayout, rows: number, at: number, limit: number, done: (q: string, o: string, n2: string) => string[]): string[] {
+function normEpilogue(pg: TileProgram, L: Layer, p: { aa: Gemm; w2: RowDot }, wa: WaLayout, rows: number, at: number, limit: number, done: (q: string, o: string, n2: string) => string[]): string[] {
   const R = L.rank;
   const s = L.attrs.scale;
   const [waAt, bs, quad] = [at, at + rows * R, at + 2 * rows * R];
@@ -93,14 +93,14 @@ function normEpilogue(pg: Program, L: Layer, p: { aa: Gemm; w2: RowDot }, wa: Wa
 }
 
 /** Writes W·Aᵀ (with the norm differentiated, the backward needs it), rows from row0. */
-const waRows = (pg: Program, L: Layer, p: NormProducts, at: number, when: string): string[] =>
+const waRows = (pg: TileProgram, L: Layer, p: NormProducts, at: number, when: string): string[] =>
   L.attrs.detach ? [] : [`if (${when}) {`, ...pg.owned(p.wa, (row, col, v) => [`if (row0 + ${row} < ${L.out}u) { put(${at}u + (row0 + ${row}) * ${L.rank}u + ${col}, ${v}); }`]), `}`];
 
-const aaRows = (pg: Program, L: Layer, p: NormProducts, at: number, when: string): string[] =>
+const aaRows = (pg: TileProgram, L: Layer, p: NormProducts, at: number, when: string): string[] =>
   L.attrs.detach ? [] : [`if (${when}) {`, ...pg.owned(p.aa, (row, col, v) => [`put(${at}u + (${row}) * ${L.rank}u + ${col}, ${v});`]), `}`];
 
 /** y (and u) for every element of the tile an invocation owns: x'·Aᵀ rows at `xa`, B rows at `bs`, n² at `ns`. */
-function compose(pg: Program, L: Layer, base: Gemm, drop: Gemm | undefined, at: { xa: number; bs: number; ns: number }): string[] {
+function compose(pg: TileProgram, L: Layer, base: Gemm, drop: Gemm | undefined, at: { xa: number; bs: number; ns: number }): string[] {
   const { n: N, out: OUT, rank: R } = L;
   const s = f32(L.attrs.scale);
   const save = L.attrs.save;
@@ -168,7 +168,7 @@ export function singleKernel(ctx: CustomBodyContext): CustomBody {
   const { tm, tn, tk } = singleTiles(L, limit);
   const dropout = L.attrs.rate > 0;
   const { base, drop } = mainProducts(L, tm, tn);
-  const pg = new Program((tm / base.rm) * (tn / base.rn));
+  const pg = new TileProgram((tm / base.rm) * (tn / base.rn));
   const R = L.rank;
   const xa: Gemm = { kind: "gemm", acc: "acc_xa", left: [dropout ? "xd" : "x", false], right: ["a", true], m: tm, n: R, ...tileFor(tm, R, pg.threads) };
   const np = normProducts(L, tn, pg.threads);
@@ -215,7 +215,7 @@ export function mainKernel(ctx: CustomBodyContext): CustomBody {
   const L = layerOf(ctx.node, x!, w!, a!);
   const { tm, tn } = splitTiles(L, smemFloats(ctx));
   const { base, drop } = mainProducts(L, tm, tn);
-  const pg = new Program((tm / base.rm) * (tn / base.rn));
+  const pg = new TileProgram((tm / base.rm) * (tn / base.rn));
   forwardReaders(ctx, L);
   const nTn = Math.ceil(L.out / tn);
   const groups = Math.ceil(L.n / tm) * nTn;
@@ -256,7 +256,7 @@ export function statsKernel(ctx: CustomBodyContext): CustomBody {
   const limit = smemFloats(ctx);
   const rows = [64, 32, 16, 8].find((r) => normMemory(r, R, 1) <= limit && (r + R) * 16 <= limit) ?? 4;
   const tk = (rows + R) * TK <= limit ? TK : 16;
-  const pg = new Program(64);
+  const pg = new TileProgram(64);
   readers(ctx, ["x", "w", "a", "b", ...(L.attrs.rate > 0 ? ["key"] : [])]);
   normFn(ctx, L);
   if (L.attrs.rate > 0) maskFn(ctx, L, "key");
@@ -264,7 +264,7 @@ export function statsKernel(ctx: CustomBodyContext): CustomBody {
   const { aa, w2 } = normProducts(L, rows, pg.threads);
   const np = { wa: aw, aa, w2 };
   const ax: Gemm = { ...aw, acc: "acc_ax", right: ["xd", false] };
-  const xk: Tile = { name: "xd", rows: tk, cols: rows, row0: "k0", col0: "row0", rowEnd: L.inDim, colEnd: L.n, load: (k, i) => adapterInput(L, `${i} * ${L.inDim}u + ${k}`) };
+  const xk: StagedTile = { name: "xd", rows: tk, cols: rows, row0: "k0", col0: "row0", rowEnd: L.inDim, colEnd: L.n, load: (k, i) => adapterInput(L, `${i} * ${L.inDim}u + ${k}`) };
   const normGroups = Math.ceil(L.out / rows);
   const groups = normGroups + Math.ceil(L.n / rows);
   const body = [
@@ -290,7 +290,7 @@ export function statsKernel(ctx: CustomBodyContext): CustomBody {
 }
 
 /** The kernel body with its workgroup memory declared. */
-export function finish(ctx: CustomBodyContext, L: Layer, pg: Program, body: string[], workgroups: number, flops: number): CustomBody {
+export function finish(ctx: CustomBodyContext, L: Layer, pg: TileProgram, body: string[], workgroups: number, flops: number): CustomBody {
   // caught here, with the layer named, rather than by Dawn when the pipeline is created
   if (pg.smem > smemFloats(ctx)) {
     throw new CompileError(

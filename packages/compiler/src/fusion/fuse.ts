@@ -3,12 +3,14 @@
 // 1. Every reduction, matmul, scatter and custom op anchors a kernel; graph outputs that no
 //    anchor computes get an elementwise ("map") kernel. Everything else is inlined into the
 //    kernels that consume it, as producers (prologues).
-// 2. Consumers join anchors: a kernel that reads a reduction's result back over the reduced
+// 2. A matrix product gathers the other products of its K-loop, the low-rank contractions
+//    reading them and its elementwise epilogue into one contraction group (contraction.ts).
+// 3. Consumers join anchors: a kernel that reads a reduction's result back over the reduced
 //    row (softmax, layerNorm, row norms) joins the reduction's kernel when the row fits; an
 //    elementwise kernel over a matmul's output becomes the matmul's epilogue.
-// 3. Values needed by several kernels are materialized once when recomputing them costs more
+// 4. Values needed by several kernels are materialized once when recomputing them costs more
 //    than reading them (fusion/cost.ts); so are costly matmul operands (re-read per tile).
-// 4. Sibling kernels over the same iteration space that share inputs merge into one kernel
+// 5. Sibling kernels over the same iteration space that share inputs merge into one kernel
 //    with several outputs.
 // Every decision leaves a reason, printed by `explain`.
 import { sameShape, type Graph, type Node } from "@dorafuse/core";
@@ -20,6 +22,8 @@ import { probeRequests, type ProbeStart } from "./probe.js";
 import { reshapeIndex, sameIndex, symbolicIndex } from "../wgsl/ix.js";
 import { Placement } from "./placement.js";
 import { fusesInto } from "../kernels/custom.js";
+import { DEFAULT_TARGET, type Target } from "../limits.js";
+import { formContractionGroups } from "./contraction.js";
 
 export interface FuseOptions {
   /** false: one kernel per primitive (the reference schedule fused kernels are tested against). */
@@ -28,6 +32,8 @@ export interface FuseOptions {
   maxFusedRow?: number;
   /** Most outputs a merged sibling kernel may have. */
   maxOutputs?: number;
+  /** The adapter (its workgroup memory bounds contraction groups). Default: WebGPU's defaults. */
+  target?: Target;
 }
 
 const ANCHORS: ReadonlySet<string> = new Set<GroupKind>(["reduce", "matmul", "scatter", "custom"]);
@@ -55,10 +61,12 @@ export function fuse(graph: Graph, opts: FuseOptions = {}): Schedule {
   for (const o of graph.outputs) if (o.op !== "input" && p.groupOf(o) === undefined) p.newGroup("map", [], [o]);
 
   const maxRow = opts.maxFusedRow ?? 4096;
+  formContractionGroups(p, opts.target ?? DEFAULT_TARGET);
   materializeMatmulOperands(p, anchors.filter((a) => anchorKind(a) === "matmul"));
   materializeCustomInputs(p, anchors.filter((a) => anchorKind(a) === "custom" && !fusesInto(a.op, "prologue")));
   for (const a of anchors) {
     const k = anchorKind(a);
+    if (p.proto(p.groupOf(a)!).kind === "contraction") continue;
     if (k === "reduce") fuseRowConsumers(p, a, maxRow);
     else if (k === "matmul") fuseEpilogue(p, a, "matmul");
     else if (k === "custom" && fusesInto(a.op, "epilogue")) fuseEpilogue(p, a, "custom");

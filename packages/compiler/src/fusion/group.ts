@@ -10,10 +10,12 @@ import { fmtAttrs, type Graph, type Node } from "@dorafuse/core";
  * - reduce: reductions over the same rows, plus values that read a reduction's result back
  *   over the row (softmax, layerNorm) — one workgroup handles whole rows.
  * - matmul: a tiled matrix product with fused operand prologues and an elementwise epilogue.
+ * - contraction: a matrix product with the other products of its K-loop and their low-rank
+ *   epilogue (fusion/contraction.ts).
  * - scatter: scatterAdd, each output element summing its updates (deterministic).
  * - custom: a library-defined kernel template.
  */
-export type GroupKind = "map" | "reduce" | "matmul" | "scatter" | "custom";
+export type GroupKind = "map" | "reduce" | "matmul" | "contraction" | "scatter" | "custom";
 
 export interface KernelGroup {
   id: number;

@@ -82,6 +82,14 @@ export class Placement {
     return undefined;
   }
 
+  /** Places `n` in group `id` as one of its roots: computed there and written for other kernels. */
+  addRoot(id: number, n: Node): void {
+    const g = this.find(id);
+    this.protos.get(g)!.roots.add(n);
+    this.placed.set(n, g);
+    this.invalidate();
+  }
+
   /** Merges group `b` into `a`; the merged group has `kind`. Returns its id. */
   merge(a: number, b: number, kind: GroupKind): number {
     const ra = this.find(a);

@@ -10,7 +10,7 @@
 // and see their parents' values, so each value is computed once where it is valid.
 import { getPrimitive, type Node } from "@dorafuse/core";
 import { CompileError } from "../errors.js";
-import { add, flatten, letsOf, lit, litValue, max, min, namesOf, opaque, reshapeIndex, sameIndex, sub, type Index, type Ix } from "../wgsl/ix.js";
+import { add, flatten, ixVar, letsOf, lit, litValue, max, min, namesOf, opaque, reshapeIndex, sameIndex, sub, type Index, type Ix } from "../wgsl/ix.js";
 import { literal } from "../wgsl/types.js";
 import type { KernelIO } from "./io.js";
 
@@ -68,6 +68,11 @@ export interface ExprEnv {
   local?(node: Node, idx: Index): string | undefined;
   /** The kernel's own index and its flat form, so loads at that index reuse `gid`. */
   home?: { idx: Index; flat: Ix; shape: readonly number[] };
+  /**
+   * Contractions (matmul, reduceSum) the kernel computes inline, as a loop at each index they
+   * are read at: the low-rank products of a contraction group's epilogue (fusion/contraction.ts).
+   */
+  inline?(node: Node): boolean;
 }
 
 export class ExprEmitter {
@@ -150,6 +155,7 @@ export class ExprEmitter {
   private compute(node: Node, idx: Index, scope: Scope): { expr: string; alias?: boolean } {
     const at = (i: number, ix: Index) => this.value(node.inputs[i]!, ix, scope);
     const a = node.attrs;
+    if ((node.op === "matmul" || node.op === "reduceSum") && this.env.inline?.(node)) return { expr: this.sumLoop(node, idx, scope) };
     switch (node.op) {
       case "broadcast": {
         const x = node.inputs[0]!;
@@ -198,6 +204,34 @@ export class ExprEmitter {
       `no inline lowering for %${node.id} = ${node.op} (kind ${prim.kind}): it must be materialized by its own kernel`,
       "kernels/expr",
     );
+  }
+
+  /**
+   * Σ over the contracted axes, as a loop placed in the outermost scope where `idx` is
+   * defined; what the summand reads that does not depend on the loop rises out of it.
+   */
+  private sumLoop(node: Node, idx: Index, scope: Scope): string {
+    const name = this.fresh(node);
+    const x = node.inputs[0]!;
+    const axes = node.op === "matmul" ? [x.shape.length - 1] : (node.attrs.axes as number[]);
+    const names = axes.map((_, j) => `${name}_k${j}`);
+    const vars = axes.map((ax, j) => ixVar(names[j]!, { bound: x.shape[ax]! }));
+    const home = scope.placeFor(new Set(idx.flatMap(namesOf)));
+    const body = new Scope(home, { declares: names });
+    let term: string;
+    if (node.op === "matmul") {
+      const r = node.shape.length;
+      const [p, q] = [this.value(x, [...idx.slice(0, r - 1), vars[0]!], body), this.value(node.inputs[1]!, [...idx.slice(0, r - 2), vars[0]!, idx[r - 1]!], body)];
+      term = `${p} * ${q}`;
+    } else {
+      const kept = idx[Symbol.iterator]();
+      term = this.value(x, x.shape.map((_, k) => (axes.includes(k) ? vars[axes.indexOf(k)]! : kept.next().value!)), body);
+    }
+    const loops = names.map((v, j) => `for (var ${v} = 0u; ${v} < ${x.shape[axes[j]!]}u; ${v}++) {`);
+    home.line(`var ${name}_acc = ${literal(0, node.dtype)};`);
+    home.line([...loops, ...body.lines.map((l) => `  ${l}`), `  ${name}_acc += ${term};`, ...loops.map(() => "}")].join("\n"));
+    home.defines.add(`${name}_acc`);
+    return `${name}_acc`;
   }
 
   /** Zero outside the source range; inside, the source at the shifted (clamped) index. */

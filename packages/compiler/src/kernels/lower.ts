@@ -2,6 +2,7 @@
 // (kernels/custom.ts, registered by library authors).
 import { CompileError } from "../errors.js";
 import type { KernelGroup } from "../fusion/group.js";
+import { contractionKernel } from "./contraction.js";
 import { customKernel } from "./custom.js";
 import type { KernelTemplate } from "./kernel.js";
 import { mapKernel } from "./map.js";
@@ -13,6 +14,7 @@ const TEMPLATES: Record<KernelGroup["kind"], KernelTemplate> = {
   map: mapKernel,
   reduce: reduceKernel,
   matmul: matmulKernel,
+  contraction: contractionKernel,
   scatter: scatterKernel,
   custom: customKernel,
 };

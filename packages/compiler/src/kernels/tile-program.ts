@@ -1,4 +1,5 @@
-// The building blocks every DoRA kernel is made of: K-loops that stage tiles of their operands
+// The building blocks of contraction kernels (kernels/contraction.ts, and the DoRA kernels until
+// they are expressed as contraction groups): K-loops that stage tiles of their operands
 // in workgroup memory (one array, `sm`, at offsets) and accumulate products of those tiles in
 // registers. A product is either a matrix product (each invocation owns rm × rn micro-tiles
 // of the m × n result) or a row dot (each invocation owns whole rows: Σ_k L[i,k]·R[i,k]).
@@ -7,7 +8,7 @@
 // pattern (`owned`), so epilogues read the accumulators they hold without a reduction.
 import { template } from "../wgsl/template.js";
 
-export interface Tile {
+export interface StagedTile {
   name: string;
   rows: number;
   cols: number;
@@ -19,6 +20,8 @@ export interface Tile {
   colEnd: number;
   /** f32 expression of the element at global (r, c). */
   load: (r: string, c: string) => string;
+  /** Statements computing what `load` reads (a fused prologue), run for in-range elements. */
+  prelude?: readonly string[];
 }
 
 /** A tile read as an operand: left operands index (i, k), right ones (k, j); `t` reads it transposed. */
@@ -46,20 +49,23 @@ export interface RowDot {
 export type Product = Gemm | RowDot;
 
 const stage = template(
-  "dora-stage",
+  "tile-stage",
   `
 for (var e = lid; e < {{count}}u; e += {{threads}}u) {
   let tr = {{row0}} + e / {{cols}}u;
   let tc = {{col0}} + e % {{cols}}u;
   var v = 0.0;
-  if (tr < {{rowEnd}}u && tc < {{colEnd}}u) { v = {{load}}; }
+  if (tr < {{rowEnd}}u && tc < {{colEnd}}u) {
+    {{prelude}}
+    v = {{load}};
+  }
   sm[{{offset}}u + e] = v;
 }
 `,
 );
 
 const loopFrame = template(
-  "dora-loop",
+  "tile-loop",
   `
 for (var k0 = 0u; k0 < {{k}}u; k0 += {{tk}}u) {
   {{stage}}
@@ -72,7 +78,7 @@ for (var k0 = 0u; k0 < {{k}}u; k0 += {{tk}}u) {
 
 const micro = (p: Gemm) => (p.m / p.rm) * (p.n / p.rn);
 
-export class Program {
+export class TileProgram {
   /** Floats of workgroup memory the kernel needs (the largest extent any part used). */
   smem = 0;
   private readonly placed = new Map<string, { offset: number; cols: number }>();
@@ -110,20 +116,20 @@ export class Program {
   /** Element (row, col) of an operand: tile[row][col], or tile[col][row] when transposed. */
   private at([tile, t]: Operand, row: string, col: string): string {
     const p = this.placed.get(tile);
-    if (!p) throw new Error(`dora program: tile ${tile} is not staged in this loop`);
+    if (!p) throw new Error(`tile program: tile ${tile} is not staged in this loop`);
     const [r, c] = t ? [col, row] : [row, col];
     return `sm[${p.offset}u + (${r}) * ${p.cols}u + ${c}]`;
   }
 
   /** A loop over k ∈ [0, k) in steps of tk: stage `tiles` from `base`, then run `products`. */
-  loop(k: number, tk: number, tiles: readonly Tile[], products: readonly Product[], base = 0): string[] {
+  loop(k: number, tk: number, tiles: readonly StagedTile[], products: readonly Product[], base = 0): string[] {
     this.placed.clear();
     let at = base;
     const staged = tiles.map((t) => {
       this.placed.set(t.name, { offset: at, cols: t.cols });
       const code = stage({
         count: String(t.rows * t.cols), threads: String(this.threads), row0: t.row0, col0: t.col0, cols: String(t.cols),
-        rowEnd: String(t.rowEnd), colEnd: String(t.colEnd), load: t.load("tr", "tc"), offset: String(at),
+        rowEnd: String(t.rowEnd), colEnd: String(t.colEnd), load: t.load("tr", "tc"), prelude: [...(t.prelude ?? [])], offset: String(at),
       });
       at += t.rows * t.cols;
       return `{ // ${t.name}: ${t.rows} × ${t.cols}\n${code}\n}`;
@@ -170,7 +176,7 @@ export class Program {
    * per-row values (rowdot accumulators, or arrays the caller declares with `slots` entries).
    */
   eachRow(p: Product, body: (q: string, index: (j: string) => string, slot: string) => readonly string[]): string[] {
-    if (p.kind === "gemm" && !(p.rm === 1 && p.rn === p.n)) throw new Error(`dora program: ${p.acc} is not row-owned`);
+    if (p.kind === "gemm" && !(p.rm === 1 && p.rn === p.n)) throw new Error(`tile program: ${p.acc} is not row-owned`);
     const per = p.kind === "gemm" ? p.rn : 1;
     const one = this.slots(p) === 1;
     return this.perSlot(p, body("q", (j) => (one ? j : `p * ${per}u + ${j}`), one ? "0u" : "p"));
