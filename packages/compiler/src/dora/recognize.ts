@@ -14,6 +14,7 @@
 // transparent. stopGradient is only understood in `m / stopGradient(n)`: anywhere else it
 // would change what the backward means, and the expression is left alone.
 import type { Node } from "@dorafuse/core";
+import { scalarValue as scalarOf } from "../passes/fold-constants.js";
 import { add, atom, constant, factors, mul, samePoly, scale, type Poly } from "./algebra.js";
 
 export interface NormInfo {
@@ -46,12 +47,6 @@ export interface DoraMatch extends ScaleInfo {
 const shapeIs = (n: Node, s: readonly number[]) => n.shape.length === s.length && n.shape.every((d, i) => d === s[i]);
 const last = (n: Node) => n.shape[n.shape.length - 1];
 
-/** The scalar a node holds everywhere (a constant, or a broadcast / reshape of one). */
-export function scalarOf(n: Node): number | undefined {
-  if (n.op === "constant") return n.attrs.value as number;
-  if (n.op === "broadcast" || n.op === "reshape") return scalarOf(n.inputs[0]!);
-  return undefined;
-}
 
 /** For a commutative op: the operand pair ordered so that `test(first)` holds, if either order does. */
 function either<T>(n: Node, test: (a: Node, b: Node) => T | undefined): T | undefined {

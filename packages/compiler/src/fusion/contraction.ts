@@ -24,7 +24,8 @@ import { loweringOf } from "../lowering.js";
 import type { Target } from "../limits.js";
 import { ExprEmitter, Scope } from "../kernels/expr.js";
 import type { KernelIO } from "../kernels/io.js";
-import { chooseTile } from "../kernels/tiles.js";
+import { candidateTiles, chooseTile, DISPATCH_COST, tileCost, type Tile } from "../kernels/tiles.js";
+import { coneCost, SHARED_RECOMPUTE_LIMIT } from "./cost.js";
 import { flatten, ixVar, namesOf, reshapeIndex, type Index, type Ix } from "../wgsl/ix.js";
 import { ref } from "./group.js";
 import type { Placement } from "./placement.js";
@@ -130,6 +131,8 @@ export function mainOf(nodes: Iterable<Node>): Node | undefined {
   }
   return best;
 }
+
+const fmtCost = (x: number) => `${(x / 1e6).toFixed(x < 1e7 ? 2 : 0)}M`;
 
 const stubIO = { has: () => true, load: () => "x", store: () => "" } as unknown as KernelIO;
 
@@ -253,52 +256,43 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   const staged: { node: Node; axes: Axis[]; shape: number[] }[] = [];
   for (const x of [...axesOf.keys()].sort((a, b) => a.id - b.id)) {
     if (loopNodes.has(x)) continue;
-    if (inline.has(x) || written(x) || coneCost(x, (y) => loopNodes.has(y) || inline.has(y) || loaded(y) || axesOf.has(y) && y !== x) >= 8) staged.push({ node: x, axes: axesOf.get(x)!, shape: viewShape(x) });
+    if (inline.has(x) || written(x) || coneCost(x, (y) => y !== x && (loopNodes.has(y) || inline.has(y) || loaded(y) || axesOf.has(y))) >= SHARED_RECOMPUTE_LIMIT) staged.push({ node: x, axes: axesOf.get(x)!, shape: viewShape(x) });
   }
   for (const x of inline) {
     if (!axesOf.has(x) && !(requests.get(x) ?? []).every(hasMN)) return `${ref(x)} is not read by the epilogue`;
   }
-  // 5. The tile: the matmul cost model's, shrunk until the loop's tiles and the epilogue fit.
+  // every value other kernels read is one the kernel holds: at the element, spilled or staged
+  for (const o of outputs) {
+    if (!elementOuts.includes(o) && !loopNodes.has(o) && !staged.some((v) => v.node === o)) return `${ref(o)} is read by other kernels but not by the epilogue`;
+  }
+  // 5. The tile and the decision, by the matmul cost model (kernels/tiles.ts) extended with
+  //    what the group adds: every workgroup recomputes the products that do not span both
+  //    tile axes. Fused, the cheapest tile whose loop and epilogue fit workgroup memory; apart,
+  //    the main product's own best tile plus each other product once and a dispatch each.
   const limit = Math.floor(target.limits.maxComputeWorkgroupStorageSize / 4);
   const side = (axis: Axis, d: number, tm: number, tn: number) => (axis === "I" ? tm : axis === "O" ? tn : d);
   const sizeOf = (axes: Axis[], shape: readonly number[], tm: number, tn: number) => axes.reduce((s, a, i) => s * side(a, shape[i]!, tm, tn), 1);
-  const memory = (tm: number, tn: number, tk: number) => {
-    const loop = [...tiles.values()].reduce((s, t) => s + side(t.axis, t.extent, tm, tn) * tk, 0);
-    const spilled = products.filter((p) => p.axes.join() !== "I,O").reduce((s, p) => s + sizeOf(p.axes, p.shape, tm, tn), 0);
-    const held = staged.reduce((s, v) => s + sizeOf(v.axes, v.shape, tm, tn), 0);
+  const memory = (c: Tile) => {
+    const loop = [...tiles.values()].reduce((s, x) => s + side(x.axis, x.extent, c.tm, c.tn) * c.tk, 0);
+    const spilled = products.filter((p) => p.axes.join() !== "I,O").reduce((s, p) => s + sizeOf(p.axes, p.shape, c.tm, c.tn), 0);
+    const held = staged.reduce((s, v) => s + sizeOf(v.axes, v.shape, c.tm, c.tn), 0);
     return Math.max(loop, spilled + held);
   };
-  let t = chooseTile(target.limits, 1, I, O, K, target.parallelism);
-  while (memory(t.tm, t.tn, t.tk) > limit && (t.tk > 8 || t.tm * t.tn > 64)) {
-    if (t.tk > 8) t = { ...t, tk: t.tk / 2 };
-    else if (t.tn >= t.tm) t = { ...t, tn: t.tn / 2, rn: Math.min(t.rn, t.tn / 2) };
-    else t = { ...t, tm: t.tm / 2, rm: Math.min(t.rm, t.tm / 2) };
-  }
-  const smem = memory(t.tm, t.tn, t.tk);
-  if (smem > limit) return `its tiles and epilogue need ${smem * 4} bytes of workgroup memory, more than the adapter's ${limit * 4}`;
-  // 6. Cost: every workgroup recomputes the products that do not span both tile axes.
-  const groups = Math.ceil(I / t.tm) * Math.ceil(O / t.tn);
-  const mainWork = I * O * K;
-  let extra = 0;
-  for (const p of products.slice(1)) {
-    const per = sizeOf(p.axes, p.shape, t.tm, t.tn) * K;
-    extra += per * groups - count(p.node.shape) * K;
-  }
-  const pct = Math.round((100 * extra) / mainWork);
-  if (extra > mainWork) return `recomputing its low-rank products in every workgroup would cost ${pct}% of the main product; computing them apart is cheaper`;
-  const why = `${ref(main)} (matmul [${I}×${K}]·[${K}×${O}]) accumulates ${products.slice(1).map((p) => ref(p.node)).join(", ") || "nothing else"} from the same K-loop${inline.size ? ` and computes ${[...inline].map(ref).join(", ")} in its epilogue` : ""}: ${tiles.size} staged tiles, recomputation ${pct}% of the main product, tile ${t.tm}×${t.tn}×${t.tk}`;
-  return { main, I, O, K, products, tiles: [...tiles.values()], inline, elements: elementOuts, staged, tile: t, smem, why };
-}
-
-/** What recomputing `x` per element costs, down to values `stop` holds (fusion/cost.ts's rule). */
-function coneCost(x: Node, stop: (n: Node) => boolean): number {
-  const seen = new Set<Node>();
-  const walk = (y: Node, top: boolean): number => {
-    if (seen.has(y) || y.op === "input" || (!top && stop(y))) return 0;
-    seen.add(y);
-    return loweringOf(y.op).cost + y.inputs.reduce((s, i) => s + walk(i, false), 0);
+  const recompute = (c: Tile) => {
+    const groups = Math.ceil(I / c.tm) * Math.ceil(O / c.tn);
+    return products.slice(1).reduce((s, p) => s + (sizeOf(p.axes, p.shape, c.tm, c.tn) * groups - count(p.shape)) * K, 0);
   };
-  return walk(x, true);
+  const cost = (c: Tile) => tileCost(c, 1, I, O, K, target.parallelism) + recompute(c);
+  const fitting = candidateTiles(target.limits).filter((c) => memory(c) <= limit);
+  if (fitting.length === 0) return `its tiles and epilogue need more workgroup memory than the adapter's ${limit * 4} bytes`;
+  const t = fitting.reduce((a, b) => (cost(b) < cost(a) ? b : a));
+  const apart = tileCost(chooseTile(target.limits, 1, I, O, K, target.parallelism), 1, I, O, K, target.parallelism) + products.slice(1).reduce((s, p) => s + count(p.shape) * K + DISPATCH_COST, 0);
+  const pct = Math.round((100 * recompute(t)) / (I * O * K));
+  const costs = `fused ≈ ${fmtCost(cost(t))}, apart ≈ ${fmtCost(apart)}`;
+  if (cost(t) > apart) return `computing its other products apart is cheaper (${costs}; every workgroup would recompute ${pct}% of the main product's work)`;
+  const smem = memory(t);
+  const why = `${ref(main)} (matmul [${I}×${K}]·[${K}×${O}]) accumulates ${products.slice(1).map((p) => ref(p.node)).join(", ") || "nothing else"} from the same K-loop${inline.size ? ` and computes ${[...inline].map(ref).join(", ")} in its epilogue` : ""}: ${tiles.size} staged tiles, tile ${t.tm}×${t.tn}×${t.tk}, recomputation ${pct}% of the main product (${costs})`;
+  return { main, I, O, K, products, tiles: [...tiles.values()], inline, elements: elementOuts, staged, tile: t, smem, why };
 }
 
 /** Each placed node whose group holds nothing else: a kernel of its own that may join another. */
@@ -362,11 +356,18 @@ export function formContractionGroups(p: Placement, target: Target): void {
       if (nodes.size > 1) p.block(main, `no contraction group: ${plan}`);
       continue;
     }
+    const undo = p.save();
     let g = own;
     for (const x of nodes) {
       const other = p.groupOf(x);
       if (other !== undefined && other !== p.groupOf(main)) g = p.merge(g, other, "contraction");
       else if (other === undefined && written(x)) p.addRoot(g, x);
+    }
+    // a kernel the group reads that itself reads the group (through an operand's producer)
+    if (p.reaches(g, g)) {
+      undo();
+      p.block(main, "no contraction group: it would make kernels depend on each other");
+      continue;
     }
     p.proto(g).kind = "contraction";
     p.merges.push(`contraction group: ${plan.why}`);

@@ -25,9 +25,9 @@ export class Placement {
   }
   readonly merges: string[] = [];
   readonly outputs: ReadonlySet<Node>;
-  private readonly protos = new Map<number, Proto>();
-  private readonly parent = new Map<number, number>();
-  private readonly placed = new Map<Node, number>();
+  private protos = new Map<number, Proto>();
+  private parent = new Map<number, number>();
+  private placed = new Map<Node, number>();
   private readonly userMap = new Map<Node, Node[]>();
   private siteCache = new Map<Node, Set<number>>();
   private edgeCache: Map<number, Set<number>> | undefined;
@@ -80,6 +80,17 @@ export class Placement {
     for (const n of [...anchors, ...roots]) this.placed.delete(n);
     this.invalidate();
     return undefined;
+  }
+
+  /** A restore point: calling the returned function puts the groups back as they are now. */
+  save(): () => void {
+    const protos = new Map([...this.protos].map(([k, v]) => [k, { ...v, anchors: [...v.anchors], roots: new Set(v.roots) }]));
+    const [parent, placed, merges] = [new Map(this.parent), new Map(this.placed), this.merges.length];
+    return () => {
+      [this.protos, this.parent, this.placed] = [protos, parent, placed];
+      this.merges.length = merges;
+      this.invalidate();
+    };
   }
 
   /** Places `n` in group `id` as one of its roots: computed there and written for other kernels. */

@@ -186,16 +186,24 @@ export class ExprEmitter {
       }
       case "randomBits": {
         // the primitive's WGSL twin of the interpreter's threefry2x32 (packages/core/src/random)
-        const prim = getPrimitive("randomBits");
-        if (prim.wgslFunctions) this.functions.set("prim:randomBits", prim.wgslFunctions);
+        this.helpers(node.op);
         const k0 = at(0, [lit(0)]);
         const k1 = at(0, [lit(1)]);
         return { expr: `df_threefry2x32(vec2<u32>(${k0}, ${k1}), vec2<u32>(${this.flat(idx, node.shape)}, 0u)).x` };
       }
+      case "threefry2x32": {
+        // word j of the cipher applied to the counter pair at the index's leading axes
+        this.helpers(node.op);
+        const r = node.shape.length;
+        const pair = [0, 1].map((w) => at(1, [...idx.slice(0, r - 1), lit(w)]));
+        const v = `df_threefry2x32(vec2<u32>(${at(0, [lit(0)])}, ${at(0, [lit(1)])}), vec2<u32>(${pair.join(", ")}))`;
+        const j = idx[r - 1]!;
+        return { expr: litValue(j) === 0 ? `${v}.x` : litValue(j) === 1 ? `${v}.y` : `${v}[${j}]` };
+      }
     }
     const prim = getPrimitive(node.op);
     if (prim.kind === "elementwise" && prim.wgsl) {
-      if (prim.wgslFunctions) this.functions.set(`prim:${prim.name}`, prim.wgslFunctions);
+      this.helpers(node.op);
       const args = node.inputs.map((_, i) => at(i, idx));
       return { expr: prim.wgsl(args, node) };
     }
@@ -232,6 +240,12 @@ export class ExprEmitter {
     home.line([...loops, ...body.lines.map((l) => `  ${l}`), `  ${name}_acc += ${term};`, ...loops.map(() => "}")].join("\n"));
     home.defines.add(`${name}_acc`);
     return `${name}_acc`;
+  }
+
+  /** The WGSL functions `op`'s lowering calls, once per module (primitives may share them: the threefry cipher). */
+  private helpers(op: string): void {
+    const code = getPrimitive(op).wgslFunctions;
+    if (code) this.functions.set(`wgsl:${code}`, code);
   }
 
   /** Zero outside the source range; inside, the source at the shifted (clamped) index. */

@@ -1,4 +1,4 @@
-// The matmul cost model: picks the tile shape for an (batch, M, N, K) product from a few
+// The matmul cost model (contraction groups extend it: fusion/contraction.ts): picks the tile shape for an (batch, M, N, K) product from a few
 // candidates, by estimated work. Padding (tiles hanging over the edge) is wasted arithmetic;
 // bigger register tiles (RM×RN outputs per invocation) reuse each value loaded from workgroup
 // memory more; every tile reloads its operands; and too few workgroups leave the device idle —
@@ -41,6 +41,18 @@ export function tileCost(t: Tile, batch: number, m: number, n: number, k: number
   const barriers = groups * (kp / t.tk) * 64;
   const idle = groups < parallelism ? parallelism / groups : 1;
   return (arithmetic + traffic + barriers) * idle;
+}
+
+/** What one more dispatch costs, in the units of tileCost: its launch and a round trip through memory. */
+export const DISPATCH_COST = 2e6;
+
+/**
+ * The tiles a kernel with more in workgroup memory than a matmul's two operand tiles may use
+ * (a contraction group): each of TILES, and each with half its depth.
+ */
+export function candidateTiles(limits: KernelLimits): Tile[] {
+  const ok = (t: Tile) => threadsOf(t) <= limits.maxComputeInvocationsPerWorkgroup && threadsOf(t) <= limits.maxComputeWorkgroupSizeX;
+  return TILES.flatMap((t) => [t, { ...t, tk: t.tk / 2 }]).filter(ok);
 }
 
 /** The cheapest tile that fits the adapter's workgroup limits. */

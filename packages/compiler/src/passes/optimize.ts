@@ -9,13 +9,13 @@ import { factorScaleRule } from "./factor-scale.js";
 import { foldRule } from "./fold-constants.js";
 import { inlineCalls } from "./inline-calls.js";
 import { firstOf, rewrite } from "./rewrite.js";
-import { simplifyRule } from "./simplify.js";
+import { simplifyRule, transposeProducts } from "./simplify.js";
 
 export function optimize(graph: Graph): Graph {
   let g = inlineCalls(graph);
   const rule = firstOf(canonicalRule, foldRule, simplifyRule, factorScaleRule);
   for (let round = 0; round < 4; round++) {
-    const next = rewrite(g, rule);
+    const next = rewrite(transposeProducts(g), rule);
     const shrank = next.nodes.length < g.nodes.length;
     g = next;
     if (!shrank) break;

@@ -2,10 +2,11 @@
 // one, adding or subtracting zero, dividing by one, double negation, transpose of transpose,
 // reshape of reshape, broadcast of broadcast, a reduction over axes that were only broadcast
 // (a sum becomes a multiplication by the count), layout ops over a broadcast scalar, and
-// `where` or `max`/`min` with equal branches.
+// `where` or `max`/`min` with equal branches; and, as a pass of its own (it counts uses), the
+// transpose of a product read only transposed ((a·b)ᵀ = bᵀ·aᵀ).
 import { sameShape, type Graph, type Node } from "@dorafuse/core";
 import { constantLike, scalarValue } from "./fold-constants.js";
-import { rewrite, type Rule } from "./rewrite.js";
+import { rebuild, rewrite, type Rule } from "./rewrite.js";
 
 const is = (n: Node, v: number): boolean => scalarValue(n) === v;
 
@@ -54,6 +55,31 @@ export const simplifyRule: Rule = (n, b) => {
   }
   return undefined;
 };
+
+/** The permutation swaps the last two axes and keeps the others. */
+const swapsLastTwo = (perm: readonly number[]): boolean => {
+  const r = perm.length;
+  return r >= 2 && perm[r - 1] === r - 2 && perm[r - 2] === r - 1 && perm.slice(0, -2).every((p, i) => p === i);
+};
+
+/**
+ * (a·b)ᵀ = bᵀ·aᵀ for a product read only through its transpose: computed in the order it is
+ * read instead of written and transposed (a product read both ways is left alone: rewriting
+ * would compute it twice).
+ */
+export function transposeProducts(graph: Graph): Graph {
+  const uses = new Map<Node, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const outputs = new Set(graph.outputs);
+  const only = (n: Node) => n.op === "transpose" && n.inputs[0]!.op === "matmul" && swapsLastTwo(n.attrs.perm as number[]) && uses.get(n.inputs[0]!) === 1 && !outputs.has(n.inputs[0]!);
+  if (!graph.nodes.some(only)) return graph;
+  return rebuild(graph, (n, ins, b) => {
+    if (!only(n)) return b.emit(n.op, ins, n.attrs, n.site);
+    const [x, y] = ins[0]!.inputs as [Node, Node];
+    const t = (v: Node) => b.emit("transpose", [v], { perm: [...(n.attrs.perm as number[])] });
+    return b.emit("matmul", [t(y), t(x)], {}, n.site);
+  });
+}
 
 /** Σ over axes that `broadcast` only repeated = the source times the count (max: the source). */
 function reduceOfBroadcast(n: Node, bc: Node, b: Parameters<Rule>[1]): Node | undefined {

@@ -46,9 +46,10 @@ export class WgslModule {
     return this.bindings.length - 1;
   }
 
-  /** Adds helper functions (by a name, so each is emitted once). */
+  /** Adds helper functions (by a name, so each is emitted once; the same code under two names once too). */
   fn(name: string, code: string): void {
-    if (!this.functions.has(name)) this.functions.set(name, code.trim());
+    const text = code.trim();
+    if (!this.functions.has(name) && ![...this.functions.values()].includes(text)) this.functions.set(name, text);
   }
 
   workgroupVar(decl: string): void {
