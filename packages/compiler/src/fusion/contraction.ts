@@ -77,6 +77,8 @@ export interface ContractionPlan {
   tile: { tm: number; tn: number; tk: number; rm: number; rn: number };
   /** Floats of workgroup memory: the loop's tiles, then (reusing them) spilled products and staged values. */
   smem: number;
+  /** The cost model's estimate of the kernel (kernels/tiles.ts units). */
+  cost: number;
   why: string;
 }
 
@@ -131,6 +133,9 @@ export function mainOf(nodes: Iterable<Node>): Node | undefined {
   }
   return best;
 }
+
+/** The reason a group is refused when computing some of its products in kernels of their own would be cheaper. */
+const APART = "computing its other products apart is cheaper";
 
 const fmtCost = (x: number) => `${(x / 1e6).toFixed(x < 1e7 ? 2 : 0)}M`;
 
@@ -289,10 +294,10 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   const apart = tileCost(chooseTile(target.limits, 1, I, O, K, target.parallelism), 1, I, O, K, target.parallelism) + products.slice(1).reduce((s, p) => s + count(p.shape) * K + DISPATCH_COST, 0);
   const pct = Math.round((100 * recompute(t)) / (I * O * K));
   const costs = `fused ≈ ${fmtCost(cost(t))}, apart ≈ ${fmtCost(apart)}`;
-  if (cost(t) > apart) return `computing its other products apart is cheaper (${costs}; every workgroup would recompute ${pct}% of the main product's work)`;
+  if (cost(t) > apart) return `${APART} (${costs}; every workgroup would recompute ${pct}% of the main product's work)`;
   const smem = memory(t);
   const why = `${ref(main)} (matmul [${I}×${K}]·[${K}×${O}]) accumulates ${products.slice(1).map((p) => ref(p.node)).join(", ") || "nothing else"} from the same K-loop${inline.size ? ` and computes ${[...inline].map(ref).join(", ")} in its epilogue` : ""}: ${tiles.size} staged tiles, tile ${t.tm}×${t.tn}×${t.tk}, recomputation ${pct}% of the main product (${costs})`;
-  return { main, I, O, K, products, tiles: [...tiles.values()], inline, elements: elementOuts, staged, tile: t, smem, why };
+  return { main, I, O, K, products, tiles: [...tiles.values()], inline, elements: elementOuts, staged, tile: t, smem, cost: cost(t), why };
 }
 
 /** Each placed node whose group holds nothing else: a kernel of its own that may join another. */
@@ -349,9 +354,26 @@ export function formContractionGroups(p: Placement, target: Target): void {
   for (const main of mains) {
     const own = alone(p, main);
     if (own === undefined || p.proto(own).kind !== "matmul") continue;
-    const nodes = regionOf(p, main);
+    let nodes = regionOf(p, main);
     const written = (n: Node) => p.outputs.has(n) || p.users(n).some((u) => !nodes.has(u));
-    const plan = planContraction(main, nodes, (n) => !nodes.has(n), written, target);
+    const planOf = (xs: Set<Node>) => planContraction(main, xs, (n) => !xs.has(n), (n) => p.outputs.has(n) || p.users(n).some((u) => !xs.has(u)), target);
+    let plan = planOf(nodes);
+    // too much recomputation: the cheapest group without one, then two, then three of the
+    // other products (each left out is computed by a kernel of its own, which the group reads)
+    if (typeof plan === "string" && plan.startsWith(APART)) {
+      const sides = [...nodes].filter((x) => x !== main && loopProduct(x, contractionLength(main)));
+      let level: Node[][] = [[]];
+      for (let k = 1; k <= Math.min(3, sides.length) && typeof plan === "string"; k++) {
+        level = level.flatMap((out) => sides.filter((x) => !out.includes(x) && (out.length === 0 || x.id > out.at(-1)!.id)).map((x) => [...out, x]));
+        let best: { nodes: Set<Node>; plan: ContractionPlan } | undefined;
+        for (const out of level) {
+          const rest = new Set([...nodes].filter((x) => !out.includes(x)));
+          const q = planOf(rest);
+          if (typeof q !== "string" && (!best || q.cost < best.plan.cost)) best = { nodes: rest, plan: q };
+        }
+        if (best) [nodes, plan] = [best.nodes, best.plan];
+      }
+    }
     if (typeof plan === "string") {
       if (nodes.size > 1) p.block(main, `no contraction group: ${plan}`);
       continue;
