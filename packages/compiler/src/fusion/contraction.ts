@@ -358,12 +358,12 @@ export function formContractionGroups(p: Placement, target: Target): void {
     const written = (n: Node) => p.outputs.has(n) || p.users(n).some((u) => !nodes.has(u));
     const planOf = (xs: Set<Node>) => planContraction(main, xs, (n) => !xs.has(n), (n) => p.outputs.has(n) || p.users(n).some((u) => !xs.has(u)), target);
     let plan = planOf(nodes);
-    // too much recomputation: the cheapest group without one, then two, then three of the
+    // too much recomputation: the cheapest group without one, then two, … up to four of the
     // other products (each left out is computed by a kernel of its own, which the group reads)
     if (typeof plan === "string" && plan.startsWith(APART)) {
       const sides = [...nodes].filter((x) => x !== main && loopProduct(x, contractionLength(main)));
       let level: Node[][] = [[]];
-      for (let k = 1; k <= Math.min(3, sides.length) && typeof plan === "string"; k++) {
+      for (let k = 1; k <= Math.min(4, sides.length) && typeof plan === "string"; k++) {
         level = level.flatMap((out) => sides.filter((x) => !out.includes(x) && (out.length === 0 || x.id > out.at(-1)!.id)).map((x) => [...out, x]));
         let best: { nodes: Set<Node>; plan: ContractionPlan } | undefined;
         for (const out of level) {
