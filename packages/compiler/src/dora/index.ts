@@ -17,6 +17,6 @@ registerPrimalRewrite("dora", recognizeDora, true);
 registerPass("dora", doraPass, true);
 
 export { configureDora, withDoraConfig, recognizeDora, scheduleDora, doraPass, type DoraConfig } from "./rewrite.js";
-export { chooseSchedule, estimate, type Schedule, type ScheduleChoice, type DoraShape } from "./schedule.js";
+export { chooseSchedule, estimate, type DoraSchedule, type ScheduleChoice, type DoraShape } from "./schedule.js";
 export { doraReport, printDoraReport, DORA_FORWARD_OPS, DORA_BACKWARD_OPS, type DoraLayerReport } from "./report.js";
 export { Recognizer, type DoraMatch } from "./recognize.js";

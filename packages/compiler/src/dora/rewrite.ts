@@ -11,13 +11,13 @@
 import { GraphBuilder, type Attrs, type DoraAttrs, type Graph, type Node } from "@dorafuse/core";
 import { rebuild, rewrite } from "../passes/rewrite.js";
 import { Recognizer, type DoraMatch } from "./recognize.js";
-import { chooseSchedule, type Schedule } from "./schedule.js";
+import { chooseSchedule, type DoraSchedule } from "./schedule.js";
 
 export interface DoraConfig {
   /** Recognize DoRA layers and fuse them (default true). Off: the composite runs as written. */
   readonly enabled: boolean;
   /** The forward schedule of layers that do not name one: the cost model's choice, or forced. */
-  readonly schedule: "auto" | Schedule;
+  readonly schedule: "auto" | DoraSchedule;
 }
 
 let config: DoraConfig = { enabled: true, schedule: "auto" };

@@ -16,7 +16,7 @@
 // compiler pass sees no adapter), so its constants describe a mid-range GPU; on a CPU adapter
 // dispatches cost more and the single kernel wins a little longer. `explain` prints both
 // estimates on every doraLinear node (`why`).
-export type Schedule = "single" | "split";
+export type DoraSchedule = "single" | "split";
 
 export interface DoraShape {
   n: number;
@@ -27,7 +27,7 @@ export interface DoraShape {
 }
 
 export interface ScheduleChoice {
-  schedule: Schedule;
+  schedule: DoraSchedule;
   why: string;
 }
 
@@ -46,7 +46,7 @@ const groups = (n: number, out: number, tm: number, tn: number) => Math.ceil(n /
 const idle = (g: number) => (g >= BUSY_WORKGROUPS ? 1 : BUSY_WORKGROUPS / g);
 
 /** Estimated cost of each schedule (FLOP-equivalents). */
-export function estimate(s: DoraShape): Record<Schedule, number> {
+export function estimate(s: DoraShape): Record<DoraSchedule, number> {
   const { n, inDim, out, rank: r } = s;
   const main = 2 * n * out * inDim * (s.dropout ? 2 : 1);
   const compose = 2 * n * out * r;
@@ -61,9 +61,9 @@ export function estimate(s: DoraShape): Record<Schedule, number> {
   return { single, split };
 }
 
-export function chooseSchedule(s: DoraShape, forced?: Schedule): ScheduleChoice {
+export function chooseSchedule(s: DoraShape, forced?: DoraSchedule): ScheduleChoice {
   const e = estimate(s);
-  const best: Schedule = forced ?? (e.single <= e.split ? "single" : "split");
+  const best: DoraSchedule = forced ?? (e.single <= e.split ? "single" : "split");
   const fmt = (x: number) => `${(x / 1e6).toFixed(x < 1e7 ? 2 : 0)}M`;
   const how = forced ? `${forced} as configured` : `${best} is cheaper`;
   return { schedule: best, why: `${how}: single kernel ≈ ${fmt(e.single)}, split ≈ ${fmt(e.split)} FLOP-equivalents (batch ${s.n}, in ${s.inDim}, out ${s.out}, rank ${s.rank})` };

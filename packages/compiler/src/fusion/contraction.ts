@@ -56,7 +56,8 @@ export interface Product {
   kind: "gemm" | "rowdot";
   axes: Axis[];
   left: TileSpec;
-  right: TileSpec;
+  /** Absent for a row sum over a product another kernel wrote: Σ_k of the left tile alone. */
+  right?: TileSpec;
 }
 
 export interface ContractionPlan {
@@ -94,9 +95,19 @@ export function contractionLength(n: Node): number {
 /** A product the main loop can accumulate: a 2-D matmul over K, or Σ_k a·b over the last axis (of length K). */
 function loopProduct(n: Node, K: number): boolean {
   if (isMatrixProduct(n)) return n.inputs[0]!.shape[1] === K;
-  if (n.op !== "reduceSum") return false;
-  const x = n.inputs[0]!;
-  return x.shape.length >= 2 && (n.attrs.axes as number[]).join() === String(x.shape.length - 1) && x.shape.at(-1) === K && x.op === "mul";
+  return rowSum(n, K) || columnSum(n, K);
+}
+
+/** Σ_k a·b over the last axis (of length K). */
+function rowSum(n: Node, K: number): boolean {
+  const x = n.inputs[0];
+  return n.op === "reduceSum" && !!x && x.shape.length >= 2 && (n.attrs.axes as number[]).join() === String(x.shape.length - 1) && x.shape.at(-1) === K && x.op === "mul";
+}
+
+/** Σ_k a·b over the first axis of a matrix [K, rows]: its operands are read as right operands are. */
+function columnSum(n: Node, K: number): boolean {
+  const x = n.inputs[0];
+  return n.op === "reduceSum" && !!x && x.shape.length === 2 && (n.attrs.axes as number[]).join() === "0" && x.shape[0] === K && x.op === "mul";
 }
 
 /** An index of `n` as an index of its shape in the tile (`view`: the same, or flat). */
@@ -136,6 +147,7 @@ export function mainOf(nodes: Iterable<Node>): Node | undefined {
 
 /** The reason a group is refused when computing some of its products in kernels of their own would be cheaper. */
 const APART = "computing its other products apart is cheaper";
+const PLAIN = "it is a plain matrix product";
 
 const fmtCost = (x: number) => `${(x / 1e6).toFixed(x < 1e7 ? 2 : 0)}M`;
 
@@ -162,7 +174,7 @@ function elementKey(node: Node, idx: Index): string {
  * `loaded(n)`: the kernel reads n from memory; `written(n)`: other kernels (or the caller)
  * read n, so the kernel writes it.
  */
-export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n: Node) => boolean, written: (n: Node) => boolean, target: Target): ContractionPlan | string {
+export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n: Node) => boolean, written: (n: Node) => boolean, target: Target, plain = false): ContractionPlan | string {
   const [I, O] = main.shape as [number, number];
   const K = contractionLength(main);
   if (K <= LOW_RANK) return `its contraction (${K}) is short enough to run inline`;
@@ -228,10 +240,13 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   if (!mainReads.every((ix) => ix.length === 2 && ix[0]!.text === "m" && ix[1]!.text === "n")) return `its epilogue reads ${ref(main)} away from the element it computes`;
   // 3. The loop's products and the tiles they read.
   const tiles = new Map<string, TileSpec>();
-  const tileOf = (node: Node, form: "left" | "right", axis: Axis, extent: number): TileSpec => {
+  const keyOf = (node: Node, form: "left" | "right", axis: Axis, extent: number): string => {
     const r = ixVar("r", { bound: extent });
     const k = ixVar("k", { bound: K });
-    const key = `${axis}|${elementKey(node, form === "left" ? leftIndex(node, r, k) : [k, r])}`;
+    return `${axis}|${elementKey(node, form === "left" ? leftIndex(node, r, k) : [k, r])}`;
+  };
+  const tileOf = (node: Node, form: "left" | "right", axis: Axis, extent: number): TileSpec => {
+    const key = keyOf(node, form, axis, extent);
     const t = tiles.get(key) ?? { key, node, form, axis, extent, kMajor: false };
     if (form === "right") t.kMajor = true;
     tiles.set(key, t);
@@ -240,8 +255,17 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   const extentOf = (axis: Axis, d: number) => (axis === "I" ? I : axis === "O" ? O : d);
   const products: Product[] = [];
   for (const p of [main, ...sides]) {
-    const axes: Axis[] = p === main ? ["I", "O"] : axesOf.get(p) ?? (requests.get(p)?.every(hasMN) ? ["I", "O"] : []);
+    let axes: Axis[] = p === main ? ["I", "O"] : axesOf.get(p) ?? (requests.get(p)?.every(hasMN) ? ["I", "O"] : []);
     const shape = viewShape(p);
+    const form = columnSum(p, K) ? "right" : "left";
+    if (!requests.has(p) && p !== main && p.op === "reduceSum" && written(p)) {
+      // a sibling: a row sum no epilogue value reads, written for other kernels; it joins the
+      // loop along the tile axis where one of its operands is a tile the loop stages anyway
+      const [a, b] = p.inputs[0]!.inputs as [Node, Node];
+      const along = (["I", "O"] as const).find((ax) => shape[0] === (ax === "I" ? I : O) && (loaded(p.inputs[0]!) || [a, b].some((x) => tiles.has(keyOf(x, form, ax, shape[0]!)))));
+      if (!along) return `${ref(p)} shares no staged tile with the group`;
+      axes = [along];
+    }
     if (axes.length !== shape.length) return `${ref(p)} (${p.op}) is not read by the epilogue`;
     if (p.op === "matmul") {
       if (axes[0] === axes[1] && axes[0] !== "W") return `${ref(p)} maps both its axes to one tile axis`;
@@ -250,12 +274,14 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
       const [P, Q] = p.inputs as [Node, Node];
       products.push({ node: p, shape, kind: "gemm", axes, left: tileOf(P, "left", axes[0]!, extentOf(axes[0]!, p.shape[0]!)), right: tileOf(Q, "right", axes[1]!, extentOf(axes[1]!, p.shape[1]!)) });
     } else {
-      const [a, b] = p.inputs[0]!.inputs as [Node, Node];
+      // Σ_k a·b from the tiles of a and b; from one tile of a·b when another kernel wrote it
+      const x = p.inputs[0]!;
+      const [a, b] = (loaded(x) ? [x] : x.inputs) as [Node, Node?];
       const ext = extentOf(axes[0]!, shape[0]!);
-      products.push({ node: p, shape, kind: "rowdot", axes, left: tileOf(a, "left", axes[0]!, ext), right: tileOf(b, "left", axes[0]!, ext) });
+      products.push({ node: p, shape, kind: "rowdot", axes, left: tileOf(a, form, axes[0]!, ext), ...(b ? { right: tileOf(b, form, axes[0]!, ext) } : {}) });
     }
   }
-  if (products.length === 1 && inline.size === 0) return "it is a plain matrix product";
+  if (products.length === 1 && inline.size === 0 && !plain) return PLAIN;
   // 4. Epilogue values held in workgroup memory: low-rank contractions over rows or columns,
   //    values other kernels read, and costly ones (recomputed per element otherwise).
   const staged: { node: Node; axes: Axis[]; shape: number[] }[] = [];
@@ -298,6 +324,25 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   const smem = memory(t);
   const why = `${ref(main)} (matmul [${I}×${K}]·[${K}×${O}]) accumulates ${products.slice(1).map((p) => ref(p.node)).join(", ") || "nothing else"} from the same K-loop${inline.size ? ` and computes ${[...inline].map(ref).join(", ")} in its epilogue` : ""}: ${tiles.size} staged tiles, tile ${t.tm}×${t.tn}×${t.tk}, recomputation ${pct}% of the main product (${costs})`;
   return { main, I, O, K, products, tiles: [...tiles.values()], inline, elements: elementOuts, staged, tile: t, smem, cost: cost(t), why };
+}
+
+/** Whether every staged operand is computed from tensors other kernels write (or the inputs), none from the group. */
+function stageable(p: Placement, plan: ContractionPlan, nodes: ReadonlySet<Node>): boolean {
+  const seen = new Set<Node>();
+  const free = (x: Node): boolean => {
+    if (nodes.has(x)) return false;
+    if (seen.has(x) || x.op === "input" || p.groupOf(x) !== undefined) return true;
+    seen.add(x);
+    return x.inputs.every(free);
+  };
+  return plan.tiles.every((t) => free(t.node));
+}
+
+/** The tensor a value reads through layout views (transpose, reshape, broadcast, slice). */
+function underViews(x: Node): Node {
+  let y = x;
+  while (loweringOf(y.op).view) y = y.inputs[0]!;
+  return y;
 }
 
 /** Each placed node whose group holds nothing else: a kernel of its own that may join another. */
@@ -356,8 +401,13 @@ export function formContractionGroups(p: Placement, target: Target): void {
     if (own === undefined || p.proto(own).kind !== "matmul") continue;
     let nodes = regionOf(p, main);
     const written = (n: Node) => p.outputs.has(n) || p.users(n).some((u) => !nodes.has(u));
-    const planOf = (xs: Set<Node>) => planContraction(main, xs, (n) => !xs.has(n), (n) => p.outputs.has(n) || p.users(n).some((u) => !xs.has(u)), target);
+    // read from memory: inputs and what other kernels compute (unplaced values outside the
+    // region are the loop's operands, computed while staging)
+    const loaded = (xs: Set<Node>) => (n: Node) => !xs.has(n) && (n.op === "input" || p.groupOf(n) !== undefined);
+    const planOf = (xs: Set<Node>, plain = false) => planContraction(main, xs, loaded(xs), (n) => p.outputs.has(n) || p.users(n).some((u) => !xs.has(u)), target, plain);
     let plan = planOf(nodes);
+    // a plain product still gathers siblings (below): its own cost is the baseline
+    if (plan === PLAIN) plan = planOf(nodes, true);
     // too much recomputation: the cheapest group without one, then two, … up to four of the
     // other products (each left out is computed by a kernel of its own, which the group reads)
     if (typeof plan === "string" && plan.startsWith(APART)) {
@@ -376,6 +426,22 @@ export function formContractionGroups(p: Placement, target: Target): void {
     }
     if (typeof plan === "string") {
       if (nodes.size > 1) p.block(main, `no contraction group: ${plan}`);
+      continue;
+    }
+    // siblings: row sums over a tile the loop stages, read by other kernels only, join when
+    // that is cheaper than a kernel of their own
+    const K = contractionLength(main);
+    const roots = new Set(main.inputs.map(underViews));
+    for (const c of p.graph.nodes) {
+      if (nodes.has(c) || !(rowSum(c, K) || columnSum(c, K)) || alone(p, c) === undefined) continue;
+      if (!c.inputs[0]!.inputs.some((x) => roots.has(underViews(x)))) continue;
+      const more = new Set([...nodes, c]);
+      const q = planOf(more);
+      if (typeof q !== "string" && q.cost < plan.cost + count(c.shape) * K + DISPATCH_COST && stageable(p, q, more)) [nodes, plan] = [more, q];
+    }
+    if (plan.products.length === 1 && plan.inline.size === 0) continue;
+    if (!stageable(p, plan, nodes)) {
+      p.block(main, "no contraction group: an operand of its loop is computed by the group itself");
       continue;
     }
     const undo = p.save();

@@ -66,9 +66,9 @@ export function contractionKernel(ctx: KernelContext): KernelBody {
   const products = plan.products.map((p, i): Gemm | RowDot => {
     const acc = `acc${i}`;
     const [m, n] = p.axes.map((a, k) => extent(a, p.shape[k]!)) as [number, number];
-    if (p.kind === "rowdot") return { kind: "rowdot", acc, left: operand(p.left, "left"), right: operand(p.right, "left"), m };
+    if (p.kind === "rowdot") return { kind: "rowdot", acc, left: operand(p.left, "left"), ...(p.right ? { right: operand(p.right, "left") } : {}), m };
     const regs = p.axes.join() === "I,O" ? { rm: t.rm, rn: t.rn } : tileFor(m, n, threads);
-    return { kind: "gemm", acc, left: operand(p.left, "left"), right: operand(p.right, "right"), m, n, ...regs };
+    return { kind: "gemm", acc, left: operand(p.left, "left"), right: operand(p.right!, "right"), m, n, ...regs };
   });
   const tiles = plan.tiles.map((s): StagedTile => stageTile(s, names.get(s)!, plan, emitter, top, extent(s.axis, s.extent)));
   const loop = pg.loop(K, t.tk, tiles, products);

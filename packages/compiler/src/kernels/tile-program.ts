@@ -42,7 +42,8 @@ export interface RowDot {
   kind: "rowdot";
   acc: string;
   left: Operand;
-  right: Operand;
+  /** Absent: a row sum of the left operand alone. */
+  right?: Operand;
   m: number;
 }
 
@@ -151,7 +152,7 @@ export class TileProgram {
           `  }`,
           `}`,
         ]
-      : [`for (var kk = 0u; kk < ${tk}u; kk++) { ${p.acc}[${this.slot(p, "0u")}] += ${this.at(p.left, "q", "kk")} * ${this.at(p.right, "q", "kk")}; }`];
+      : [`for (var kk = 0u; kk < ${tk}u; kk++) { ${p.acc}[${this.slot(p, "0u")}] += ${this.at(p.left, "q", "kk")}${p.right ? ` * ${this.at(p.right, "q", "kk")}` : ""}; }`];
     return this.perSlot(p, lines).join("\n");
   }
 
