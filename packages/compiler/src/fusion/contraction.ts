@@ -27,11 +27,16 @@ import type { KernelIO } from "../kernels/io.js";
 import { candidateTiles, chooseTile, DISPATCH_COST, tileCost, type Tile } from "../kernels/tiles.js";
 import { coneCost, SHARED_RECOMPUTE_LIMIT } from "./cost.js";
 import { flatten, ixVar, namesOf, reshapeIndex, type Index, type Ix } from "../wgsl/ix.js";
+import { CompileError } from "../errors.js";
 import { ref } from "./group.js";
 import type { Placement } from "./placement.js";
 
 /** The longest contraction computed inline, as a loop, in a contraction group's epilogue. */
 export const LOW_RANK = 64;
+
+/** The most values (per index) an epilogue may compute, and the most nodes a group may hold. */
+const EPILOGUE_LIMIT = 4000;
+const REGION_LIMIT = 160;
 
 /** Where an axis of a value lives in the workgroup's tile: C's rows, its columns, or whole. */
 export type Axis = "I" | "O" | "W";
@@ -178,6 +183,7 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   const [I, O] = main.shape as [number, number];
   const K = contractionLength(main);
   if (K <= LOW_RANK) return `its contraction (${K}) is short enough to run inline`;
+  if (nodes.size > REGION_LIMIT) return `its epilogue would hold ${nodes.size} values, more than one kernel takes (${REGION_LIMIT})`;
   const sides = [...nodes].filter((n) => n !== main && loopProduct(n, K));
   const inline = new Set([...nodes].filter((n) => !loopProduct(n, K) && n !== main && lowRank(n, K)));
   for (const n of nodes) {
@@ -191,11 +197,15 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   const home = [m, n];
   const requests = new Map<Node, Index[]>();
   const loopNodes = new Set([main, ...sides]);
+  // low-rank contractions nest (a loop per level): an epilogue past this many values is too
+  // large for one kernel, and emitting it would not end soon
+  let budget = EPILOGUE_LIMIT;
   const emitter = new ExprEmitter({
     io: stubIO,
     isLoaded: (x) => x.op === "input" || loaded(x),
     inline: (x) => inline.has(x),
     local: (x, idx) => {
+      if (--budget < 0) throw new CompileError(`more than ${EPILOGUE_LIMIT} values`, "fusion/contraction");
       if (!nodes.has(x) || loaded(x)) return undefined;
       const list = requests.get(x) ?? [];
       list.push(idx);
@@ -210,7 +220,7 @@ export function planContraction(main: Node, nodes: ReadonlySet<Node>, loaded: (n
   try {
     for (const o of elementOuts) emitter.value(o, reshapeIndex(home, main.shape, o.shape), scope);
   } catch (e) {
-    return `its epilogue cannot be emitted: ${(e as Error).message}`;
+    return `its epilogue cannot be emitted: ${(e as Error).message.split("\n")[0]}`;
   }
   // 2. Each value read elsewhere than at the element: its axes' places in the tile.
   const axesOf = new Map<Node, Axis[]>();

@@ -62,7 +62,8 @@ export function emitPlan(s: Schedule, memory: MemoryPlan, target: Target, io: Pl
       ...g.nodes.filter((n) => n.op !== "constant").map((n) => `  ${describeNode(n)}`),
       ...g.outputs.map((o) => `writes ${ref(o)}: ${s.reasons.get(o) ?? ""}`),
     ];
-    const module = new WgslModule(header);
+    // a reason may run over several lines; each stays a comment
+    const module = new WgslModule(header.flatMap((l) => l.split("\n")));
     for (const d of layout.decls) module.bind(d);
     const inputs = new Set(g.inputs);
     const body = templateFor(g)({ group: g, target, io: new KernelIO(layout.slots), module, isLoaded: (n) => inputs.has(n) });
