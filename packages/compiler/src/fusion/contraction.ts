@@ -410,11 +410,17 @@ export function formContractionGroups(p: Placement, target: Target): void {
     const own = alone(p, main);
     if (own === undefined || p.proto(own).kind !== "matmul") continue;
     let nodes = regionOf(p, main);
-    const written = (n: Node) => p.outputs.has(n) || p.users(n).some((u) => !nodes.has(u));
+    // what other kernels read is written as the value under its views (a broadcast is read
+    // as its source, not written at its full size), except graph outputs, written as they are
+    const writtenIn = (xs: Set<Node>) => {
+      const escapes = (n: Node): boolean => p.users(n).some((u) => !xs.has(u) || (loweringOf(u.op).view && !p.outputs.has(u) && escapes(u)));
+      return (n: Node) => p.outputs.has(n) || (!loweringOf(n.op).view && escapes(n));
+    };
+    const written = (n: Node) => writtenIn(nodes)(n);
     // read from memory: inputs and what other kernels compute (unplaced values outside the
     // region are the loop's operands, computed while staging)
     const loaded = (xs: Set<Node>) => (n: Node) => !xs.has(n) && (n.op === "input" || p.groupOf(n) !== undefined);
-    const planOf = (xs: Set<Node>, plain = false) => planContraction(main, xs, loaded(xs), (n) => p.outputs.has(n) || p.users(n).some((u) => !xs.has(u)), target, plain);
+    const planOf = (xs: Set<Node>, plain = false) => planContraction(main, xs, loaded(xs), writtenIn(xs), target, plain);
     let plan = planOf(nodes);
     // a plain product still gathers siblings (below): its own cost is the baseline
     if (plan === PLAIN) plan = planOf(nodes, true);
