@@ -23,9 +23,9 @@ import { getPrimitive, type Node } from "@dorafuse/core";
 import { loweringOf } from "../lowering.js";
 import type { Target } from "../limits.js";
 import { ExprEmitter, Scope } from "../kernels/expr.js";
-import type { KernelIO } from "../kernels/io.js";
 import { candidateTiles, chooseTile, DISPATCH_COST, tileCost, type Tile } from "../kernels/tiles.js";
 import { coneCost, SHARED_RECOMPUTE_LIMIT } from "./cost.js";
+import { stubIO } from "./probe.js";
 import { flatten, ixVar, namesOf, reshapeIndex, type Index, type Ix } from "../wgsl/ix.js";
 import { CompileError } from "../errors.js";
 import { ref } from "./group.js";
@@ -155,8 +155,6 @@ const APART = "computing its other products apart is cheaper";
 const PLAIN = "it is a plain matrix product";
 
 const fmtCost = (x: number) => `${(x / 1e6).toFixed(x < 1e7 ? 2 : 0)}M`;
-
-const stubIO = { has: () => true, load: () => "x", store: () => "" } as unknown as KernelIO;
 
 /** The first non-view node an operand element reads, and where: tiles of equal keys hold equal values. */
 function elementKey(node: Node, idx: Index): string {

@@ -14,7 +14,8 @@ export interface ProbeStart {
   idx: Index;
 }
 
-const stubIO = { has: () => true, load: () => "x", store: () => "" } as unknown as KernelIO;
+/** A KernelIO for symbolic emission: every tensor is bound, loads read a placeholder, stores write nothing. */
+export const stubIO = { has: () => true, load: () => "x", store: () => "" } as unknown as KernelIO;
 
 /**
  * The indices at which each of `targets` is read when every start is evaluated at its index,
