@@ -346,6 +346,21 @@ function stageable(p: Placement, plan: ContractionPlan, nodes: ReadonlySet<Node>
   return plan.tiles.every((t) => free(t.node));
 }
 
+/** Tensors the group's kernel would bind: what it reads (for the epilogue and the tiles) and what it writes. */
+function bindingsOf(p: Placement, plan: ContractionPlan, nodes: ReadonlySet<Node>, written: (n: Node) => boolean): number {
+  const reads = new Set<Node>();
+  const seen = new Set<Node>();
+  const walk = (x: Node): void => {
+    if (seen.has(x)) return;
+    seen.add(x);
+    if (!nodes.has(x) && (x.op === "input" || p.groupOf(x) !== undefined)) return void reads.add(x);
+    x.inputs.forEach(walk);
+  };
+  for (const x of nodes) if (x.op !== "constant") walk(x);
+  plan.tiles.forEach((t) => walk(t.node));
+  return reads.size + [...nodes].filter(written).length;
+}
+
 /** The tensor a value reads through layout views (transpose, reshape, broadcast, slice). */
 function underViews(x: Node): Node {
   let y = x;
@@ -454,6 +469,10 @@ export function formContractionGroups(p: Placement, target: Target): void {
       if (typeof q !== "string" && q.cost < plan.cost + count(c.shape) * K + DISPATCH_COST && stageable(p, q, more)) [nodes, plan] = [more, q];
     }
     if (plan.products.length === 1 && plan.inline.size === 0) continue;
+    if (bindingsOf(p, plan, nodes, written) > target.limits.maxStorageBuffersPerShaderStage) {
+      p.block(main, "no contraction group: it would read and write more tensors than the adapter binds in one kernel");
+      continue;
+    }
     if (!stageable(p, plan, nodes)) {
       p.block(main, "no contraction group: an operand of its loop is computed by the group itself");
       continue;
